@@ -1,0 +1,1 @@
+"""ENAS architecture search and its Ray Tune hosting."""

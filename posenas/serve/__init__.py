@@ -1,0 +1,1 @@
+"""Ray Serve deployments, the HTTP API and the Gradio UI."""
