@@ -75,7 +75,9 @@ class Layout:
     def h36m_matrix(self) -> np.ndarray:
         """(17, J) conversion weights to h36m17."""
         if self.name == "h36m17":
-            return np.eye(17, dtype=np.float32)
+            eye = np.eye(17, dtype=np.float32)
+            eye.flags.writeable = False
+            return eye
         if not self.to_h36m:
             raise ValueError(f"layout {self.name} has no conversion to h36m17")
         w = np.zeros((17, self.num_joints), dtype=np.float32)
@@ -85,6 +87,7 @@ class Layout:
                 w[row, self.index(src)] = weight
             if not np.isclose(w[row].sum(), 1.0):
                 raise ValueError(f"layout {self.name}: weights for {target} sum to {w[row].sum()}")
+        w.flags.writeable = False  # cached and shared: nobody may change it by accident
         return w
 
     def bone_lengths(self, joints: np.ndarray) -> np.ndarray:
