@@ -6,7 +6,6 @@ import os
 import sys
 from importlib import import_module
 
-import click
 import typer
 
 from posenas import __version__
@@ -25,6 +24,9 @@ app = typer.Typer(
 # (module, attribute, name): each module holds a typer.Typer (group) or a function (single command).
 _SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("posenas.datasets.cli", "app", "data"),
+    ("posenas.search.cli", "search", "search"),
+    ("posenas.search.cli", "train", "train"),
+    ("posenas.search.cli", "evaluate", "eval"),
 ]
 
 
@@ -50,21 +52,15 @@ _register()
 
 
 def main() -> None:
-    """Entry point: posenas errors print as one clear line (exit 2) instead of a traceback."""
+    """Entry point: posenas errors print as one clear line (exit 2) instead of a traceback.
+
+    Usage errors are typer's own (exit 2 with the usage text); anything else is a bug and keeps its traceback.
+    """
     try:
-        rv = app(standalone_mode=False)
+        app()
     except PosenasError as e:
         typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import typer
 
+from posenas.errors import PosenasError
+
 app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+
+
+def parse_options(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE strings to loader keyword arguments; numbers become numbers."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PosenasError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
 
 
 @app.command("info")
@@ -16,13 +36,20 @@ def info(
     path: Path = typer.Argument(..., help="Dataset folder or file."),
     format: str = typer.Option(None, "--format", "-f", help="Loader name; detected when omitted."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="Loader option KEY=VALUE (e.g. version=screen, subset=cvpr12); repeatable."
+    ),
 ) -> None:
     """Print format, sequences, frames, subjects, classes, layout, protocols and faults found."""
     from posenas.datasets.registry import detect_format, load_dataset
 
     fmt = format or detect_format(path)
+    options = parse_options(option)
     t0 = time.perf_counter()
-    ds = load_dataset(path, format=fmt)
+    with warnings.catch_warnings():
+        # Loaders warn about faults they also return in `ds.faults`, which are printed below.
+        warnings.simplefilter("ignore", UserWarning)
+        ds = load_dataset(path, format=fmt, **options)
     elapsed = time.perf_counter() - t0
     s = ds.summary()
     s["format"] = fmt

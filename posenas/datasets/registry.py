@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -71,4 +72,12 @@ def load_dataset(path: str | Path, format: str | None = None, **options) -> Skel
     name = format or detect_format(p)
     if name not in _LOADERS:
         raise UnknownNameError("dataset format", name, list(_LOADERS))
-    return _LOADERS[name].load(p, **options)
+    load = _LOADERS[name].load
+    try:
+        inspect.signature(load).bind(p, **options)
+    except TypeError:
+        accepted = list(inspect.signature(load).parameters)[1:] or ["(none)"]
+        raise PosenasError(
+            f"loader {name!r} does not take option(s) {', '.join(sorted(options))}; it takes: {', '.join(accepted)}"
+        ) from None
+    return load(p, **options)
