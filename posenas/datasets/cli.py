@@ -79,8 +79,15 @@ def info(
             typer.echo(f"  {i:>3}  {c:<24} {s['per_class'].get(c, 0):>5} sequences")
     if s["protocols"]:
         typer.echo("\nprotocols (train / test sequences):")
-        for k, (tr, te) in s["protocols"].items():
-            typer.echo(f"  {k:<24} {tr:>5} / {te:<5}")
+        families: dict[str, list[str]] = {}
+        for k in s["protocols"]:
+            families.setdefault(k.split("/")[0] if "/" in k else k, []).append(k)
+        for fam, names in families.items():
+            if len(names) > 1:  # e.g. 20 leave-one-sequence-out folds: one line, not twenty
+                typer.echo(f"  {fam + '/*':<24} {len(names)} folds ({names[0]} .. {names[-1]})")
+            else:
+                tr, te = s["protocols"][names[0]]
+                typer.echo(f"  {names[0]:<24} {tr:>5} / {te:<5}")
     typer.echo(f"\nfaults: {len(ds.faults)}")
     for f in ds.faults:
         typer.echo(f"  - {f}")
