@@ -1,0 +1,170 @@
+"""`posenas lift ...`: train and evaluate 2D->3D lifters, and `posenas lift VIDEO -o OUT/` for video.
+
+The group dispatches a first argument that is not a sub-command name (a video path) to the video
+command, so the common case needs no extra word. torch and the data loaders are imported inside the
+commands to keep `posenas --help` fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+
+from posenas.errors import PosenasError
+
+VIDEO_COMMAND = "video"
+
+
+class LiftGroup(TyperGroup):
+    """A group whose unknown first argument (not an option) is treated as a video path for `video`."""
+
+    def resolve_command(self, ctx, args: list[str]):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            cmd = self.commands.get(VIDEO_COMMAND)
+            if cmd is None:
+                raise PosenasError(
+                    f"{args[0]!r} is not a lift sub-command ({', '.join(sorted(self.commands))}) and the video "
+                    "command is unavailable (posenas.platform.video_cli.lift_video_command is missing)")
+            return VIDEO_COMMAND, cmd, args
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(
+    cls=LiftGroup,
+    help="2D->3D lifting: `lift VIDEO -o OUT/` lifts a video; `lift train` / `lift eval` train and measure lifters.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+try:
+    from posenas.platform.video_cli import lift_video_command as _video
+except ModuleNotFoundError as _e:  # only if the video module itself is absent
+    if _e.name != "posenas.platform.video_cli":
+        raise
+    _video = None
+if _video is not None:
+    app.command(VIDEO_COMMAND, help="Lift the people in a video to 3D (same as `posenas lift VIDEO`).")(_video)
+
+
+def _load_data(datasets: list[str], paths: list[Path], path_2d: Optional[Path], fps: float,
+               max_sequences: Optional[int], extrinsics: Optional[Path] = None):
+    from posenas.platform.lifter.data import LifterData, load_source
+
+    if not datasets:
+        raise PosenasError("give at least one --dataset with its --path")
+    if len(datasets) != len(paths):
+        raise PosenasError(f"{len(datasets)} --dataset but {len(paths)} --path options; give one --path per --dataset")
+    data = LifterData()
+    for name, path in zip(datasets, paths):
+        opts: dict = {"max_sequences": max_sequences}
+        if name == "cmu":
+            opts["fps"] = fps
+        if name == "h36m":
+            opts["path_2d"], opts["extrinsics"] = path_2d, extrinsics
+        typer.echo(f"loading {name} from {path} ...", err=True)
+        data.extend(load_source(name, path, **opts))
+    return data
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise PosenasError(f"--filter-widths: expected comma-separated odd integers like 3,3,3, got {text!r}") from None
+
+
+@app.command("train")
+def train_command(
+    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="cmu | msr | h36m (repeat with --path to mix)."),
+    path: list[Path] = typer.Option(..., "--path", "-p", help="Dataset root, one per --dataset."),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint file to write (.pt)."),
+    arch: str = typer.Option("two_stream", help="two_stream | pose (Martinez) | motion (VideoPose3D)."),
+    path_2d: Optional[Path] = typer.Option(None, "--path-2d", help="Human3.6M 2D keypoints npz (h36m only)."),
+    extrinsics: Optional[Path] = typer.Option(None, "--extrinsics", help="Human3.6M camera extrinsics JSON (else PnP)."),
+    epochs: int = typer.Option(20, help="Passes over the training data (fresh virtual cameras each)."),
+    batch_size: int = typer.Option(64, help="Training samples per step."),
+    chunk: int = typer.Option(16, help="Output frames per training sample."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    lr_decay: float = typer.Option(0.95, help="Learning-rate factor per epoch."),
+    filter_widths: str = typer.Option("3,3,3", help="Motion-stream kernel widths: 3,3,3 = 27 frames, 3,3,3,3 = 81."),
+    causal: bool = typer.Option(False, help="Motion stream sees only past frames (live video)."),
+    pose_hidden: int = typer.Option(512, help="Pose-stream width."),
+    pose_blocks: int = typer.Option(2, help="Pose-stream residual blocks."),
+    motion_channels: int = typer.Option(256, help="Motion-stream channels."),
+    dropout: float = typer.Option(0.25),
+    fusion: str = typer.Option("gated", help="gated | sum"),
+    input_norm: str = typer.Option("centered", help="centered (pose shape + position + size) | screen (raw)."),
+    views: int = typer.Option(4, help="Virtual cameras per motion segment and epoch (3D-only data)."),
+    noise_px: float = typer.Option(3.0, help="2D Gaussian noise (pixels) on synthetic inputs."),
+    outlier_prob: float = typer.Option(0.02, help="Share of 2D joints moved far away."),
+    drop_prob: float = typer.Option(0.03, help="Share of 2D joints dropped (zero, confidence 0)."),
+    weight_bone: float = typer.Option(0.0, help="Bone-length loss weight."),
+    weight_velocity: float = typer.Option(0.0, help="Velocity loss weight."),
+    fps: float = typer.Option(30.0, help="Frame rate the CMU mocap is resampled to."),
+    max_sequences: Optional[int] = typer.Option(None, help="Use only this many training sequences (smoke runs)."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop after the epoch that passes this time."),
+    val_every: int = typer.Option(0, help="Evaluate every N epochs (0: at the end only)."),
+    half: bool = typer.Option(False, help="Store weights as float16 (half the file size)."),
+    seed: int = typer.Option(0),
+    threads: int = typer.Option(1, help="torch threads (1 is fastest on a busy 2-core machine)."),
+) -> None:
+    """Train a lifter and save a checkpoint with its config, data record and held-out metrics."""
+    from posenas.platform.lifter.config import LifterConfig, NoiseConfig, TrainConfig
+    from posenas.platform.lifter.evaluate import format_results
+    from posenas.platform.lifter.train import save_result, train_lifter
+
+    cfg = LifterConfig(arch=arch, filter_widths=_widths(filter_widths), causal=causal, pose_hidden=pose_hidden,
+                       pose_blocks=pose_blocks, motion_channels=motion_channels, dropout=dropout, fusion=fusion,
+                       input_norm=input_norm)
+    noise = NoiseConfig(sigma_px=noise_px, outlier_prob=outlier_prob, drop_prob=drop_prob)
+    tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, chunk=chunk, lr=lr, lr_decay=lr_decay,
+                       weight_bone=weight_bone, weight_velocity=weight_velocity, views_per_sequence=views,
+                       noise=noise, seed=seed, max_minutes=max_minutes, threads=threads)
+    data = _load_data(dataset, path, path_2d, fps, max_sequences, extrinsics)
+    typer.echo(f"arch={arch} receptive_field={cfg.receptive_field} epochs={epochs}", err=True)
+    result = train_lifter(cfg, tcfg, data, progress=True, val_every=val_every,
+                          log=lambda line: typer.echo(line, err=True))
+    command = "posenas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    save_result(out, result, data, command=command, half=half)
+    typer.echo(format_results(result.metrics))
+    typer.echo(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB, {result.parameters} parameters, "
+               f"{result.seconds / 60:.1f} min)")
+
+
+@app.command("eval")
+def eval_command(
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: the shipped one)."),
+    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="cmu | msr | h36m (repeat with --path)."),
+    path: list[Path] = typer.Option(..., "--path", "-p", help="Dataset root, one per --dataset."),
+    path_2d: Optional[Path] = typer.Option(None, "--path-2d", help="Human3.6M 2D keypoints npz (h36m only)."),
+    extrinsics: Optional[Path] = typer.Option(None, "--extrinsics", help="Human3.6M camera extrinsics JSON (else PnP)."),
+    fps: float = typer.Option(30.0, help="Frame rate the CMU mocap is resampled to."),
+    by_group: bool = typer.Option(False, "--by-group", help="Also print a table per action / motion type."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here as JSON."),
+    threads: int = typer.Option(1, help="torch threads."),
+) -> None:
+    """Evaluate a checkpoint on the held-out split(s) of the given datasets (MPJPE, P-MPJPE in mm)."""
+    import torch
+
+    from posenas.platform.lifter.evaluate import evaluate, format_results
+    from posenas.platform.lifting import load_lifter
+    from posenas.platform.metrics import format_pose_table
+
+    torch.set_num_threads(threads)
+    lifter = load_lifter(checkpoint)
+    data = _load_data(dataset, path, path_2d, fps, None, extrinsics)
+    results = evaluate(lifter.model, lifter.config, data.val, by_group=by_group, progress=True)
+    typer.echo(f"checkpoint: {lifter.path} (arch={lifter.config.arch}, receptive field {lifter.receptive_field})")
+    typer.echo(format_results(results))
+    if by_group:
+        for name, r in results.items():
+            typer.echo(f"\n{name}\n{format_pose_table(r['table'])}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"checkpoint": str(lifter.path), "results": results}, indent=2))
