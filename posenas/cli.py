@@ -24,6 +24,8 @@ app = typer.Typer(
 # (module, attribute, name): each module holds a typer.Typer (group) or a function (single command).
 _SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("posenas.datasets.cli", "app", "data"),
+    ("posenas.platform.lift_cli", "app", "lift"),
+    ("posenas.platform.video_cli", "extract_command", "extract"),
     ("posenas.search.cli", "search", "search"),
     ("posenas.search.cli", "train", "train"),
     ("posenas.search.cli", "evaluate", "eval"),
