@@ -169,6 +169,20 @@ _LIMBS_SAME = {n: n for n in (
     "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
 )}
 
+# Image keypoint layouts (COCO, MediaPipe) share one recipe: no pelvis/spine/thorax joints of their own.
+_RGB_TO_H36M = {
+    **_limbs(_LIMBS_SAME),
+    "pelvis": _mid("left_hip", "right_hip"),
+    "thorax": _mid("left_shoulder", "right_shoulder"),
+    "spine": {"left_hip": 0.25, "right_hip": 0.25, "left_shoulder": 0.25, "right_shoulder": 0.25},
+    "neck_nose": {"nose": 1.0},
+    "head": _mid("left_ear", "right_ear"),
+}
+_RGB_APPROX = (
+    "pelvis = mid-hips; thorax = mid-shoulders; spine = midpoint of pelvis and thorax",
+    "neck_nose = nose; head = mid-ears (head centre, not the H36M head top)",
+)
+
 # --- coco17 -----------------------------------------------------------------------------------
 _names, _parents = _tree([
     ("nose", None), ("left_eye", "nose"), ("right_eye", "nose"), ("left_ear", "left_eye"),
@@ -180,18 +194,7 @@ _names, _parents = _tree([
 ])
 register_layout(Layout(
     "coco17", _names, _parents, "COCO keypoints (17)",
-    to_h36m={
-        **_limbs(_LIMBS_SAME),
-        "pelvis": _mid("left_hip", "right_hip"),
-        "thorax": _mid("left_shoulder", "right_shoulder"),
-        "spine": {"left_hip": 0.25, "right_hip": 0.25, "left_shoulder": 0.25, "right_shoulder": 0.25},
-        "neck_nose": {"nose": 1.0},
-        "head": _mid("left_ear", "right_ear"),
-    },
-    approximations=(
-        "pelvis = mid-hips; thorax = mid-shoulders; spine = midpoint of pelvis and thorax",
-        "neck_nose = nose; head = mid-ears (head centre, not the H36M head top)",
-    ),
+    to_h36m=_RGB_TO_H36M, approximations=_RGB_APPROX,
 ))
 
 # --- mediapipe33 ------------------------------------------------------------------------------
@@ -210,18 +213,7 @@ _names, _parents = _tree([
 ])
 register_layout(Layout(
     "mediapipe33", _names, _parents, "MediaPipe Pose / BlazePose landmarks (33)",
-    to_h36m={
-        **_limbs(_LIMBS_SAME),
-        "pelvis": _mid("left_hip", "right_hip"),
-        "thorax": _mid("left_shoulder", "right_shoulder"),
-        "spine": {"left_hip": 0.25, "right_hip": 0.25, "left_shoulder": 0.25, "right_shoulder": 0.25},
-        "neck_nose": {"nose": 1.0},
-        "head": _mid("left_ear", "right_ear"),
-    },
-    approximations=(
-        "pelvis = mid-hips; thorax = mid-shoulders; spine = midpoint of pelvis and thorax",
-        "neck_nose = nose; head = mid-ears (head centre, not the H36M head top)",
-    ),
+    to_h36m=_RGB_TO_H36M, approximations=_RGB_APPROX,
 ))
 
 # --- msr20: MSR Action3D file order (not the Kinect SDK order) --------------------------------
