@@ -1,0 +1,313 @@
+"""Action recognition benchmark: same data, same splits, same training budget, measured in one run.
+
+Rows (per dataset / protocol): DenseNet on Enhanced-SPMF, SPMF and joint images (the same CNN on three
+encodings), a TCN on the joint coordinates, and — where the search is run — the ENAS-found cell network
+and the random-search baseline (posenas.search.api, same data spec and the same TrainConfig for the
+from-scratch training). A last table answers "does RGB reach RGB-D": MSR Action3D cross-subject classified
+from 3D poses lifted by the shipped Stage-1 lifter from the Kinect's 2D joints vs from the Kinect's own
+3D joints, both converted to h36m17 and paired frame by frame.
+
+Every model selects its epoch on a validation subject carved from the training subjects; the test split
+is evaluated once, with those weights. Nothing is tuned on test.
+
+    python benchmarks/bench_actions.py                # default budget (about 20-30 min on 2 free cores)
+    python benchmarks/bench_actions.py --quick        # smoke run (a minute or two)
+    python benchmarks/bench_actions.py --no-search    # baselines and the lifting study only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("POSENAS_DATA", REPO.parent / "shared" / "data"))
+
+# The benchmark's DenseNet: DenseNet-BC sized for a few hundred 32x32 images on a CPU.
+DENSENET = dict(growth_rate=12, block_config=(3, 3, 3), init_features=24)
+TCN_FRAMES = 32
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool):
+    """(label, dataset, protocol, path, format) for every benchmark entry."""
+    from posenas.datasets.registry import load_dataset
+
+    out = []
+    msr_path = data / "msr_action3d"
+    # subset "all" because that is what the search API loads (load_dataset default): same data for every row.
+    msr = load_dataset(msr_path, "msr_action3d")
+    for p in protocols_msr:
+        out.append((f"MSR Action3D {p}", msr, p, msr_path, "msr_action3d"))
+    if utkinect:
+        ut_path = data / "utkinect_action3d"
+        out.append(("UTKinect cross_subject", load_dataset(ut_path, "utkinect"), "cross_subject", ut_path, "utkinect"))
+    return out
+
+
+def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
+    import torch  # noqa: F401
+
+    from posenas.platform.action_data import protocol_split
+    from posenas.platform.baselines import DenseNet, DenseNetConfig
+    from posenas.platform.classify_train import evaluate_classifier, seed_everything, train_classifier
+
+    train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=0.2,
+                                      seed=args.data_seed, cache_dir=cache_dir)
+    accs, vals, secs = [], [], 0.0
+    for seed in range(args.seeds):
+        seed_everything(seed)
+        model = DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET))
+        res = train_classifier(model, train, val, replace(tc, seed=seed), progress=False)
+        accs.append(evaluate_classifier(model, test)["accuracy"])
+        vals.append(res.best_val_acc)
+        secs += res.seconds
+    return {"test_acc": float(np.mean(accs)), "val_acc": float(np.mean(vals)), "seconds": secs,
+            "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
+            "per_seed": accs}
+
+
+def run_tcn(dataset, protocol, args, tc):
+    from posenas.platform.action_data import protocol_split_sequences
+    from posenas.platform.baselines import TCN, TCNConfig
+    from posenas.platform.classify_train import evaluate_classifier, seed_everything, train_classifier
+
+    train, val, test = protocol_split_sequences(dataset, protocol, frames=TCN_FRAMES, augment_train=args.augment,
+                                                val_fraction=0.2, seed=args.data_seed)
+    accs, vals, secs = [], [], 0.0
+    for seed in range(args.seeds):
+        seed_everything(seed)
+        model = TCN(TCNConfig(num_classes=train.num_classes, in_features=train.features.shape[2]))
+        res = train_classifier(model, train, val, replace(tc, seed=seed), progress=False)
+        accs.append(evaluate_classifier(model, test)["accuracy"])
+        vals.append(res.best_val_acc)
+        secs += res.seconds
+    return {"test_acc": float(np.mean(accs)), "val_acc": float(np.mean(vals)), "seconds": secs,
+            "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
+            "per_seed": accs}
+
+
+def run_search_row(method, path, fmt, protocol, enc, args, tc, storage):
+    from posenas.search import api
+    from posenas.search.enas import SearchConfig
+
+    sc = SearchConfig(epochs=args.search_epochs)
+    fn = api.search_and_train if method == "enas" else api.random_search_and_train
+    t0 = time.time()
+    r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
+           name=f"bench_{method}_{Path(path).name}_{protocol}", seeds=args.seeds, augment_train=args.augment,
+           val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0)
+    return {"test_acc": r.test_acc, "val_acc": r.val_acc, "seconds": time.time() - t0,
+            "search_seconds": r.search_seconds, "per_seed": r.test_accs, "genotype": r.genotype.describe()}
+
+
+def lifted_vs_kinect(data: Path, args, tc, cache_dir):
+    """MSR cross-subject from lifted 3D vs Kinect 3D (both h36m17, same sequences and frames)."""
+    from posenas.datasets.msr_action3d import ACTION_NAMES, load_msr_pairs, msr_protocols
+    from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
+    from posenas.platform.lifting import load_lifter
+    from posenas.platform.skeleton import convert_confidence_to_h36m, convert_to_h36m
+
+    root = data / "msr_action3d"
+    pairs, faults = load_msr_pairs(root, subset="all")
+    lifter = load_lifter()
+    kin, lif = [], []
+    t0 = time.time()
+    for p in pairs:
+        keep = p.valid.any(axis=1)
+        if keep.sum() < 2:
+            continue
+        uv = convert_to_h36m(p.uv[keep], "msr20")
+        conf = convert_confidence_to_h36m(p.valid[keep].astype(np.float32), "msr20")  # Kinect 2D: tracked = sure
+        xyz = convert_to_h36m(p.xyz[keep], "msr20")
+        lifted = lifter.lift(uv, conf, 320, 240)
+        common = dict(layout="h36m17", fps=15.0, seq_id=p.seq_id, subject=p.subject, action=p.action,
+                      action_name=ACTION_NAMES[p.action])
+        kin.append(SkeletonSequence(xyz[:, None], **common))
+        lif.append(SkeletonSequence(lifted[:, None], **common))
+    lift_s = time.time() - t0
+    out = {}
+    for name, seqs in (("Kinect 3D (RGB-D), h36m17", kin), ("lifted from Kinect 2D (RGB path), h36m17", lif)):
+        ds = SkeletonDataset(f"msr_pairs_{'lifted' if seqs is lif else 'kinect'}", root, "h36m17", seqs,
+                             classes=list(ACTION_NAMES), protocols=msr_protocols(seqs))
+        from posenas.platform.spmf import EncodingConfig
+
+        out[name] = run_image_model(ds, "cross_subject", EncodingConfig(size=args.size), args, tc, cache_dir)
+    return out, {"sequences": len(kin), "lift_seconds": lift_s, "faults": len(faults)}
+
+
+def fmt_acc(r) -> str:
+    if r is None:
+        return "-"
+    if "error" in r:
+        return "failed"
+    return f"{100 * r['test_acc']:.1f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--quick", action="store_true", help="smoke run: AS1 only, 2 epochs, no search")
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--augment", type=int, default=1, help="random copies per training sequence")
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--protocols", default="cross_subject,AS1,AS2,AS3", help="MSR Action3D protocols")
+    ap.add_argument("--no-utkinect", action="store_true")
+    ap.add_argument("--no-search", action="store_true", help="leave out the ENAS and random-search rows")
+    ap.add_argument("--search-protocols", default="cross_subject", help="MSR protocols that get the search rows")
+    ap.add_argument("--search-epochs", type=int, default=6)
+    ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
+    ap.add_argument("--no-lifting", action="store_true", help="leave out the lifted-vs-Kinect study")
+    ap.add_argument("--encodings", default="enhanced_spmf,spmf,joints")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "actions.md")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--cache-dir", type=Path, default=None, help="action-image cache (default: a temp dir)")
+    ap.add_argument("--merge", type=Path, action="append", default=[],
+                    help="--json output of an earlier run whose rows join this run's tables (noted in the output)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (2 threads on a busy 2-core box ran 9x slower than 1)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
+        args.augment = min(args.augment, 1)
+    from posenas.platform.classify_train import TrainConfig
+    from posenas.platform.spmf import EncodingConfig
+
+    tc = TrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
+                     num_threads=args.threads)
+    tmp = tempfile.TemporaryDirectory(prefix="bench_actions_")
+    cache_dir = args.cache_dir or Path(tmp.name) / "cache"
+    storage = Path(tmp.name) / "search"
+    started = time.time()
+    entries = load_benchmark_datasets(args.data, [p for p in args.protocols.split(",") if p], not args.no_utkinect)
+    encodings = [e for e in args.encodings.split(",") if e]
+    search_protocols = set() if args.no_search else set(args.search_protocols.split(","))
+    results: dict[str, dict[str, dict]] = {}
+    for label, ds, protocol, path, fmt in entries:
+        row = results.setdefault(label, {})
+        for enc_name in encodings:
+            key = f"DenseNet / {enc_name}"
+            _log(f"{label}: {key}")
+            row[key] = run_image_model(ds, protocol, EncodingConfig(encoding=enc_name, size=args.size), args, tc,
+                                       cache_dir)
+            _log(f"  test {row[key]['test_acc']:.3f} val {row[key]['val_acc']:.3f} ({row[key]['seconds']:.0f} s)")
+        if not args.no_tcn:
+            _log(f"{label}: TCN / joints")
+            row["TCN / joints"] = run_tcn(ds, protocol, args, tc)
+            _log(f"  test {row['TCN / joints']['test_acc']:.3f}")
+        if fmt == "msr_action3d" and protocol in search_protocols:
+            for method in ("enas", "random"):
+                key = f"{'ENAS' if method == 'enas' else 'random search'} cell net / enhanced_spmf"
+                _log(f"{label}: {key}")
+                try:
+                    row[key] = run_search_row(method, path, fmt, protocol, EncodingConfig(size=args.size), args, tc,
+                                              storage)
+                    _log(f"  test {row[key]['test_acc']:.3f} ({row[key]['seconds']:.0f} s)")
+                except Exception as e:  # report, don't hide: the row shows "failed" and the error is printed
+                    row[key] = {"error": f"{type(e).__name__}: {e}"}
+                    _log(f"  FAILED: {row[key]['error']}")
+    lifting = None
+    if not args.no_lifting and not args.quick:
+        _log("lifted vs Kinect 3D on MSR cross_subject")
+        try:
+            lifting = lifted_vs_kinect(args.data, args, tc, cache_dir)
+        except Exception as e:
+            lifting = ({}, {"error": f"{type(e).__name__}: {e}"})
+            _log(f"  FAILED: {lifting[1]['error']}")
+    total = time.time() - started
+    merged_from = []
+    for prev in args.merge:
+        old = json.loads(prev.read_text())
+        for label, row in old["results"].items():
+            for k, v in row.items():
+                results.setdefault(label, {}).setdefault(k, v)
+        if lifting is None and old.get("lifting"):
+            lifting = old["lifting"]
+        merged_from.append(f"`{old.get('command', prev)}` ({old.get('minutes', float('nan')):.1f} min)")
+    text = render(results, lifting, args, tc, total, merged_from)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "lifting": lifting, "command": _command(),
+                                         "minutes": total / 60}, indent=1, default=str))
+    tmp.cleanup()
+    return 0
+
+
+def _command() -> str:
+    return ("python benchmarks/bench_actions.py " + " ".join(sys.argv[1:])).strip()
+
+
+def render(results, lifting, args, tc, total, merged_from=()) -> str:
+    cols = sorted({k for row in results.values() for k in row}, key=lambda k: (
+        0 if k.startswith("ENAS") else 1 if k.startswith("random") else 2 if k.startswith("DenseNet") else 3, k))
+    lines = [
+        "# Action recognition benchmark",
+        "",
+        f"Command: `{_command()}`  ",
+        *([f"Rows merged from earlier runs with the same budget: {', '.join(merged_from)}  "] if merged_from else []),
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared), torch threads "
+        f"{args.threads}; total wall time {total / 60:.1f} min.",
+        "",
+        f"Budget, the same for every row: {args.epochs} epochs, batch 32, AdamW lr {tc.lr}, cosine, label smoothing "
+        f"{tc.label_smoothing}, {args.augment} augmented copies per training sequence (rotation/scale/time crop), "
+        f"{args.size}x{args.size} images, {args.seeds} seed(s). Validation = one training subject (20% of the "
+        "training subjects, data seed "
+        f"{args.data_seed}); each model keeps its best-validation epoch; test accuracy (%) below is measured once "
+        "with those weights. MSR Action3D: all sequences the loader keeps (the search API loads the same), "
+        "odd subjects train / even test; UTKinect: odd/even subjects.",
+        "",
+        "| dataset / protocol | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for label, row in results.items():
+        lines.append(f"| {label} | " + " | ".join(fmt_acc(row.get(c)) for c in cols) + " |")
+    lines += ["", "Validation accuracy (%) of the same runs (model selection only):", "",
+              "| dataset / protocol | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, row in results.items():
+        cells = []
+        for c in cols:
+            r = row.get(c)
+            cells.append("-" if r is None or "error" in r or r.get("val_acc") is None else f"{100 * r['val_acc']:.1f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    errors = [(label, c, r["error"]) for label, row in results.items() for c, r in row.items() if "error" in r]
+    if errors:
+        lines += ["", "Failed rows:", ""] + [f"- {label} / {c}: `{e}`" for label, c, e in errors]
+    searched = [(label, c, r) for label, row in results.items() for c, r in row.items()
+                if "genotype" in r]
+    if searched:
+        lines += ["", "Searched architectures:", ""]
+        lines += [f"- {label} / {c} (search {r['search_seconds']:.0f} s): `{r['genotype']}`" for label, c, r in searched]
+    if lifting is not None:
+        res, info = lifting
+        lines += ["", "## RGB reaches RGB-D? (MSR Action3D cross_subject, DenseNet on Enhanced-SPMF)", ""]
+        if "error" in info:
+            lines.append(f"Failed: `{info['error']}`")
+        else:
+            lines += [f"{info['sequences']} sequences present in both the Real3D and the 2D screen files "
+                      f"(untracked frames dropped); lifting them took {info['lift_seconds']:.0f} s.", "",
+                      "| 3D poses from | test acc (%) | val acc (%) |", "|---|---|---|"]
+            for name, r in res.items():
+                lines.append(f"| {name} | {100 * r['test_acc']:.1f} | {100 * r['val_acc']:.1f} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Skeleton sequences as colour images (SPMF, Enhanced-SPMF, joint-coordinate image) for image CNNs.
+
+Pham et al. (Sensors 2020, and their earlier SPMF / Enhanced-SPMF papers) turn a 3D skeleton sequence
+into an RGB image so that an ordinary 2D CNN (DenseNet, an ENAS-found cell network) can classify the
+action. The layout used here:
+
+* Joints of all persons are concatenated, giving N = P*J joints per frame (any layout, any P).
+* Joint pairs: every unordered pair i <= j, K = N(N+1)/2 pairs. On the diagonal the pose features are
+  zero, while the motion features are the joint's own displacement, the most telling motion cue.
+* Pose feature of frame t (pair i, j): JJD = |p_t[j] - p_t[i]|, JJO = (p_t[j] - p_t[i]) / JJD.
+* Motion feature between t and t+1: JJD = |p_{t+1}[j] - p_t[i]|, JJO its normalised direction.
+* Columns (time axis, width): P_1, M_12, P_2, M_23, ..., P_T  (2T - 1 columns, pose and motion
+  interleaved). Rows (height): the K JJD pixels on top, the K JJO pixels below (2K rows).
+* JJD is min-max normalised over the whole sequence (pose and motion together, so the encoding is
+  invariant to the subject's size and the sensor's units) and coloured with OpenCV's JET colour map;
+  JJO components in [-1, 1] map linearly to [0, 255] (x -> R, y -> G, z -> B).
+* The image is resized to size x size (time and pair axes are both squeezed, as in the papers).
+* Enhanced-SPMF adds contrast-limited adaptive histogram equalisation (CLAHE). By default it is applied
+  to the L channel of the CIE-Lab image (so hues, which carry the distance/orientation code, are kept)
+  at full resolution before resizing; `clahe_mode="per_channel"` equalises R, G, B separately and
+  `clahe_at="resized"` applies it to the final small image instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+
+from posenas.errors import PosenasError
+
+ENCODINGS = ("enhanced_spmf", "spmf", "joints")
+
+
+@dataclass(frozen=True)
+class EncodingConfig:
+    """How a sequence becomes an image; hashed into the action-image cache key, so keep it plain data."""
+
+    encoding: str = "enhanced_spmf"
+    size: int = 32
+    clahe_clip_limit: float = 2.0
+    clahe_tile_grid: tuple[int, int] = (4, 4)
+    clahe_mode: Literal["luminance", "per_channel"] = "luminance"
+    clahe_at: Literal["full", "resized"] = "full"
+    colormap: str = "JET"
+    # Inter-area is the right kernel for the heavy downscaling of long sequences.
+    interpolation: str = "area"
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            from posenas.errors import UnknownNameError
+
+            raise UnknownNameError("action-image encoding", self.encoding, list(ENCODINGS))
+        if self.size < 4:
+            raise ValueError(f"image size must be >= 4, got {self.size}")
+        object.__setattr__(self, "clahe_tile_grid", tuple(int(v) for v in self.clahe_tile_grid))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- checks -------------------------------------------------------------------------------------
+def _as_tpj3(joints: np.ndarray, seq_id: str) -> np.ndarray:
+    """(T, P, J, 3) or (T, J, 3) -> (T, P*J, 3) float64, after the checks that name the sequence."""
+    a = np.asarray(joints, dtype=np.float64)
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4 or a.shape[-1] != 3:
+        raise PosenasError(f"sequence {seq_id}: expected 3D joints (T, P, J, 3), got shape {a.shape}")
+    t, p, j, _ = a.shape
+    if t < 2:
+        raise PosenasError(f"sequence {seq_id}: {t} frame(s); action images need at least 2 frames")
+    if p * j < 2:
+        raise PosenasError(f"sequence {seq_id}: needs at least 2 joints, got {p * j}")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        frames = np.nonzero(bad.any(axis=(1, 2, 3)))[0]
+        what = "all frames are" if frames.size == t else f"{frames.size} of {t} frames (first: {frames[0]}) are"
+        raise PosenasError(f"sequence {seq_id}: {what} NaN/inf; fill or drop them before encoding")
+    return a.reshape(t, p * j, 3)
+
+
+def pair_indices(num_joints: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row order of the pair features: (i, j) for i <= j, row-major (diagonal included)."""
+    return np.triu_indices(num_joints)
+
+
+# --- features -----------------------------------------------------------------------------------
+def _dist_orient(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    diff = b - a
+    dist = np.linalg.norm(diff, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        orient = np.where(dist[..., None] > 1e-9, diff / dist[..., None], 0.0)
+    return dist, orient
+
+
+def pose_features(joints: np.ndarray, seq_id: str = "<array>") -> tuple[np.ndarray, np.ndarray]:
+    """Within-frame JJD (T, K) and JJO (T, K, 3) for pairs i <= j (`pair_indices`), unnormalised."""
+    x = _as_tpj3(joints, seq_id)
+    i, j = pair_indices(x.shape[1])
+    return _dist_orient(x[:, i], x[:, j])
+
+
+def motion_features(joints: np.ndarray, seq_id: str = "<array>") -> tuple[np.ndarray, np.ndarray]:
+    """JJD (T-1, K) and JJO (T-1, K, 3) from joint i at frame t to joint j at frame t+1."""
+    x = _as_tpj3(joints, seq_id)
+    i, j = pair_indices(x.shape[1])
+    return _dist_orient(x[:-1, i], x[1:, j])
+
+
+def interleave(pose: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """Stack along time as P_1, M_12, P_2, ..., M_{T-1,T}, P_T: (T, ...) and (T-1, ...) -> (2T-1, ...)."""
+    if motion.shape[0] != pose.shape[0] - 1 or motion.shape[1:] != pose.shape[1:]:
+        raise ValueError(f"pose {pose.shape} and motion {motion.shape} do not interleave")
+    out = np.empty((2 * pose.shape[0] - 1,) + pose.shape[1:], dtype=np.result_type(pose, motion))
+    out[0::2] = pose
+    out[1::2] = motion
+    return out
+
+
+def _colormap(name: str) -> int:
+    import cv2
+
+    attr = f"COLORMAP_{name.upper()}"
+    if not hasattr(cv2, attr):
+        raise PosenasError(f"unknown OpenCV colour map {name!r}")
+    return getattr(cv2, attr)
+
+
+def spmf_raw(joints: np.ndarray, seq_id: str = "<array>", colormap: str = "JET") -> np.ndarray:
+    """Full-resolution SPMF image, uint8 (2K, 2T-1, 3) RGB: JJD (colour-mapped) rows over JJO rows."""
+    import cv2
+
+    dp, op = pose_features(joints, seq_id)
+    dm, om = motion_features(joints, seq_id)
+    jjd = interleave(dp, dm)  # (2T-1, K)
+    jjo = interleave(op, om)  # (2T-1, K, 3)
+    lo, hi = float(jjd.min()), float(jjd.max())
+    if hi - lo < 1e-9:
+        raise PosenasError(f"sequence {seq_id}: all joint distances are equal (a frozen or collapsed skeleton)")
+    d8 = np.round((jjd - lo) / (hi - lo) * 255.0).astype(np.uint8).T  # (K, 2T-1)
+    d_rgb = cv2.cvtColor(cv2.applyColorMap(d8, _colormap(colormap)), cv2.COLOR_BGR2RGB)
+    o_rgb = np.round((np.transpose(jjo, (1, 0, 2)) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    return np.concatenate([d_rgb, o_rgb], axis=0)
+
+
+def joints_raw(joints: np.ndarray, seq_id: str = "<array>") -> np.ndarray:
+    """Baseline joint-coordinate image, uint8 (N, T, 3): row = joint, column = frame, x/y/z -> R/G/B.
+
+    Each axis is min-max normalised over the sequence after subtracting the mean joint position, so
+    where the subject stands does not matter but its motion along each axis does.
+    """
+    x = _as_tpj3(joints, seq_id)
+    x = x - x.reshape(-1, 3).mean(axis=0)
+    lo, hi = x.reshape(-1, 3).min(axis=0), x.reshape(-1, 3).max(axis=0)
+    span = np.where(hi - lo > 1e-9, hi - lo, 1.0)
+    img = np.round((x - lo) / span * 255.0).astype(np.uint8)  # (T, N, 3)
+    return np.ascontiguousarray(np.transpose(img, (1, 0, 2)))
+
+
+def clahe(image: np.ndarray, clip_limit: float = 2.0, tile_grid: tuple[int, int] = (4, 4),
+          mode: str = "luminance") -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation of an RGB uint8 image (same shape and dtype)."""
+    import cv2
+
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"clahe expects uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    op = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=tuple(int(v) for v in tile_grid))
+    if mode == "luminance":
+        lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+        lab[..., 0] = op.apply(np.ascontiguousarray(lab[..., 0]))
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    if mode == "per_channel":
+        return np.stack([op.apply(np.ascontiguousarray(image[..., c])) for c in range(3)], axis=-1)
+    raise ValueError(f"clahe mode must be 'luminance' or 'per_channel', got {mode!r}")
+
+
+def resize(image: np.ndarray, size: int, interpolation: str = "area") -> np.ndarray:
+    """Square resize with OpenCV (area for shrinking, or 'linear'/'cubic'/'nearest')."""
+    import cv2
+
+    flags = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
+             "nearest": cv2.INTER_NEAREST}
+    if interpolation not in flags:
+        raise ValueError(f"interpolation must be one of {sorted(flags)}, got {interpolation!r}")
+    return cv2.resize(image, (size, size), interpolation=flags[interpolation])
+
+
+def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: int = 32,
+                    seq_id: str = "<array>", config: EncodingConfig | None = None, **opts) -> np.ndarray:
+    """One sequence (T, P, J, 3) or (T, J, 3) -> uint8 (size, size, 3) RGB action image.
+
+    Pass either `config` or `encoding`/`size` plus any other `EncodingConfig` field as a keyword.
+    Raises PosenasError naming `seq_id` for fewer than 2 frames, NaN/inf values or a degenerate skeleton.
+    """
+    cfg = config if config is not None else EncodingConfig(encoding=encoding, size=size, **opts)
+    if cfg.encoding == "joints":
+        return resize(joints_raw(joints, seq_id), cfg.size, cfg.interpolation)
+    img = spmf_raw(joints, seq_id, cfg.colormap)
+    enhance = cfg.encoding == "enhanced_spmf"
+    if enhance and cfg.clahe_at == "full":
+        img = clahe(img, cfg.clahe_clip_limit, cfg.clahe_tile_grid, cfg.clahe_mode)
+    img = resize(img, cfg.size, cfg.interpolation)
+    if enhance and cfg.clahe_at == "resized":
+        img = clahe(img, cfg.clahe_clip_limit, cfg.clahe_tile_grid, cfg.clahe_mode)
+    return img

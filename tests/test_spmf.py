@@ -1,0 +1,164 @@
+"""SPMF / Enhanced-SPMF / joint images on hand-built skeletons whose distances and orientations are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from posenas.errors import PosenasError
+from posenas.platform.spmf import (
+    EncodingConfig,
+    clahe,
+    encode_sequence,
+    interleave,
+    joints_raw,
+    motion_features,
+    pair_indices,
+    pose_features,
+    spmf_raw,
+)
+
+
+def two_joints(frames: int = 3, step: float = 0.0) -> np.ndarray:
+    """Joint 0 at the origin, joint 1 one metre along x; both move `step` metres along y per frame."""
+    x = np.zeros((frames, 1, 2, 3))
+    x[:, 0, 1, 0] = 1.0
+    x[:, 0, :, 1] += step * np.arange(frames)[:, None]
+    return x
+
+
+def pair_row(n: int, i: int, j: int) -> int:
+    a, b = pair_indices(n)
+    return int(np.nonzero((a == i) & (b == j))[0][0])
+
+
+def test_pose_features_known_distance_and_orientation():
+    d, o = pose_features(two_joints())
+    k = pair_row(2, 0, 1)
+    assert d.shape == (3, 3) and o.shape == (3, 3, 3)  # pairs (0,0), (0,1), (1,1)
+    np.testing.assert_allclose(d[:, k], 1.0)
+    np.testing.assert_allclose(o[:, k], [[1.0, 0.0, 0.0]] * 3)
+    # the diagonal of the pose features is empty (no distance, no direction)
+    np.testing.assert_allclose(d[:, pair_row(2, 0, 0)], 0.0)
+    np.testing.assert_allclose(o[:, pair_row(2, 1, 1)], 0.0)
+
+
+def test_motion_features_known_displacement():
+    d, o = motion_features(two_joints(frames=4, step=0.5))
+    assert d.shape == (3, 3)
+    diag = pair_row(2, 0, 0)
+    np.testing.assert_allclose(d[:, diag], 0.5)  # each joint moves 0.5 m per frame
+    np.testing.assert_allclose(o[:, diag], [[0.0, 1.0, 0.0]] * 3)
+    cross = pair_row(2, 0, 1)  # joint 0 at t to joint 1 at t+1: (1, 0.5, 0)
+    np.testing.assert_allclose(d[:, cross], np.hypot(1.0, 0.5))
+    np.testing.assert_allclose(o[:, cross], np.tile(np.array([1.0, 0.5, 0.0]) / np.hypot(1.0, 0.5), (3, 1)))
+
+
+def test_interleave_order():
+    pose = np.array([10, 20, 30])
+    motion = np.array([15, 25])
+    np.testing.assert_array_equal(interleave(pose, motion), [10, 15, 20, 25, 30])
+    with pytest.raises(ValueError):
+        interleave(pose, np.array([1, 2, 3]))
+
+
+def test_spmf_raw_layout_and_colour_coding():
+    x = two_joints(frames=4, step=0.5)
+    img = spmf_raw(x)
+    k = 3  # pairs
+    assert img.shape == (2 * k, 2 * 4 - 1, 3) and img.dtype == np.uint8
+    jjo = img[k:]
+    # pose column 0, pair (0,1): direction +x -> R = 255, G = B = 127.5 (rounded)
+    r = pair_row(2, 0, 1)
+    np.testing.assert_array_equal(jjo[r, 0], [255, 128, 128])
+    # motion column 1, diagonal pair: direction +y -> G = 255
+    np.testing.assert_array_equal(jjo[pair_row(2, 0, 0), 1], [128, 255, 128])
+    # JJD: the largest distance (1.118 m, motion cross pair) maps to the top of JET (dark red),
+    # the zero distances (pose diagonal) to its bottom (dark blue)
+    jjd = img[:k]
+    top, bottom = jjd[pair_row(2, 0, 1), 1], jjd[pair_row(2, 0, 0), 0]
+    assert top[0] > 100 and top[2] == 0
+    assert bottom[2] > 100 and bottom[0] == 0
+
+
+def test_encode_shapes_all_encodings():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 1, 20, 3))
+    for enc in ("enhanced_spmf", "spmf", "joints"):
+        for size in (32, 64):
+            img = encode_sequence(x, enc, size)
+            assert img.shape == (size, size, 3) and img.dtype == np.uint8
+    cfg = EncodingConfig(encoding="spmf", size=16)
+    assert encode_sequence(x, config=cfg).shape == (16, 16, 3)
+
+
+def test_joints_image_maps_axes_to_channels():
+    x = np.zeros((5, 1, 3, 3))
+    x[:, 0, :, 0] = np.arange(5)[:, None]  # x grows with time, y and z constant
+    img = joints_raw(x)
+    assert img.shape == (3, 5, 3)
+    np.testing.assert_array_equal(img[0, :, 0], [0, 64, 128, 191, 255])
+    assert (img[..., 1] == img[0, 0, 1]).all() and (img[..., 2] == img[0, 0, 2]).all()
+
+
+def test_clahe_changes_contrast_keeps_shape_and_dtype():
+    rng = np.random.default_rng(1)
+    x = np.cumsum(rng.normal(scale=0.02, size=(60, 1, 15, 3)), axis=0) + rng.normal(size=(1, 1, 15, 3))
+    plain = encode_sequence(x, "spmf", 32)
+    enhanced = encode_sequence(x, "enhanced_spmf", 32)
+    assert enhanced.shape == plain.shape and enhanced.dtype == plain.dtype
+    assert not np.array_equal(enhanced, plain)
+    # a low-contrast image gets a wider luminance spread
+    low = np.full((64, 64, 3), 120, np.uint8)
+    low[:, :32] = 130
+    out = clahe(low, clip_limit=4.0, tile_grid=(2, 2))
+    assert out.shape == low.shape and out.dtype == np.uint8
+    assert np.ptp(out.astype(int)) > np.ptp(low.astype(int))
+    per_channel = clahe(low, mode="per_channel")
+    assert per_channel.shape == low.shape
+    with pytest.raises(ValueError):
+        clahe(low, mode="nope")
+
+
+def test_multi_person_concatenates_joints():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(10, 1, 15, 3))
+    b = rng.normal(size=(10, 1, 15, 3)) + 2.0
+    both = np.concatenate([a, b], axis=1)
+    d, _ = pose_features(both)
+    n = 30
+    assert d.shape == (10, n * (n + 1) // 2)
+    # the distance between person A's joint 0 and person B's joint 0 is one of the pair features
+    np.testing.assert_allclose(d[:, pair_row(n, 0, 15)], np.linalg.norm(b[:, 0, 0] - a[:, 0, 0], axis=-1))
+    assert encode_sequence(both).shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("encoding", ["enhanced_spmf", "spmf", "joints"])
+def test_errors_name_the_sequence(encoding):
+    with pytest.raises(PosenasError, match="seqA.*at least 2 frames"):
+        encode_sequence(np.zeros((1, 1, 20, 3)), encoding, seq_id="seqA")
+    x = np.random.default_rng(3).normal(size=(10, 1, 20, 3))
+    x[4, 0, 3, 1] = np.nan
+    with pytest.raises(PosenasError, match=r"seqB: 1 of 10 frames \(first: 4\)"):
+        encode_sequence(x, encoding, seq_id="seqB")
+    with pytest.raises(PosenasError, match="seqC: all frames"):
+        encode_sequence(np.full((5, 1, 20, 3), np.nan), encoding, seq_id="seqC")
+    with pytest.raises(PosenasError, match="seqD"):
+        encode_sequence(np.zeros((5, 1, 20, 2)), encoding, seq_id="seqD")
+
+
+def test_frozen_skeleton_is_an_error_and_unknown_encoding_lists_names():
+    with pytest.raises(PosenasError, match="frozen"):
+        spmf_raw(np.zeros((5, 1, 4, 3)), seq_id="zeros")
+    with pytest.raises(PosenasError, match="enhanced_spmf"):
+        EncodingConfig(encoding="rgb")
+
+
+def test_encoding_is_vectorised_fast():
+    import time
+
+    x = np.random.default_rng(4).normal(size=(300, 2, 20, 3))
+    encode_sequence(x)  # warm OpenCV
+    t = time.perf_counter()
+    encode_sequence(x)
+    assert time.perf_counter() - t < 2.0
