@@ -1,0 +1,264 @@
+"""Public entry points: search (ENAS or random baseline), train a genotype from scratch, evaluate.
+
+`search_and_train` is what the benchmark and `posenas search` call; `random_search_and_train` runs the
+random-search-with-weight-sharing baseline with exactly the same number of child training steps
+(same epochs, batch size and workers) and the same final from-scratch training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from posenas.search.data import DataSpec, load_splits, search_arrays
+from posenas.search.enas import SearchConfig
+from posenas.search.genotype import Genotype, load_genotype
+from posenas.search.supernet import NetConfig
+
+RUN_FILE = "posenas_run.json"
+
+
+@dataclass
+class SearchResult:
+    """What one search (+ optional from-scratch training) produced; paths point into the storage path."""
+
+    method: str
+    genotype: Genotype
+    genotype_path: str
+    shared_val_acc: float  # derived child, shared weights, validation split
+    child_steps: int
+    search_seconds: float
+    search_path: str
+    report: dict[str, str]
+    best_hparams: dict[str, Any] = field(default_factory=dict)
+    search_config: dict[str, Any] = field(default_factory=dict)
+    val_accs: list[float] = field(default_factory=list)  # from scratch, per seed (best epoch on val)
+    test_accs: list[float] = field(default_factory=list)  # from scratch, per seed, test split
+    train_seconds: float = 0.0
+    train_path: str | None = None
+    best_checkpoint: str | None = None  # the seed with the best validation accuracy
+
+    @property
+    def val_acc(self) -> float | None:
+        return sum(self.val_accs) / len(self.val_accs) if self.val_accs else None
+
+    @property
+    def test_acc(self) -> float | None:
+        return sum(self.test_accs) / len(self.test_accs) if self.test_accs else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["genotype"] = self.genotype.to_dict()
+        d["val_acc"], d["test_acc"] = self.val_acc, self.test_acc
+        return d
+
+
+def _default_name(spec: DataSpec, method: str) -> str:
+    return f"{method}_{Path(spec.dataset_path).name}_{spec.protocol}"
+
+
+def _is_local(storage: str) -> bool:
+    return "://" not in storage
+
+
+def search_only(
+    dataset_path: str | Path,
+    format: str | None = "msr_action3d",
+    protocol: str = "cross_subject",
+    search_config: SearchConfig | None = None,
+    storage_path: str | Path = "posenas_results",
+    name: str | None = None,
+    method: str = "enas",
+    address: str | None = None,
+    resume: bool = False,
+    hpo_samples: int = 1,
+    augment_train: int = 4,
+    val_fraction: float = 0.2,
+    data_seed: int = 0,
+    encoding: dict[str, Any] | None = None,
+    verbose: int = 1,
+    callbacks: list | None = None,
+) -> tuple[SearchResult, DataSpec, tuple]:
+    """Run/resume the search and write its report; returns (result, data spec, (train, val, test))."""
+    from posenas.search.report import write_report
+    from posenas.search.tune_search import ensure_ray, run_search
+
+    spec = DataSpec(str(Path(dataset_path).expanduser().resolve()), format, protocol, augment_train, val_fraction, data_seed, dict(encoding or {}))
+    name = name or _default_name(spec, method)
+    storage = str(storage_path) if not _is_local(str(storage_path)) else str(Path(storage_path).expanduser().resolve())
+    run_file = Path(storage) / name / RUN_FILE if _is_local(storage) else None
+    sc = search_config or SearchConfig()
+    if resume and run_file is not None and run_file.exists():
+        saved = json.loads(run_file.read_text())  # the interrupted run's settings win: same data, same config
+        spec = DataSpec(**saved["data_spec"])
+        sc = SearchConfig.from_dict(saved["search_config"])
+        method, hpo_samples = saved["method"], saved["hpo_samples"]
+    train, val, test = load_splits(spec)
+    sc = replace(sc, net=replace(sc.net, num_classes=len(train.classes)))
+    if run_file is not None and not resume:
+        run_file.parent.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps({"data_spec": spec.to_dict(), "search_config": sc.to_dict(), "method": method, "hpo_samples": hpo_samples}, indent=1))
+    ensure_ray(address)
+    outcome = run_search(sc, search_arrays(train, val), storage, name, method, resume, hpo_samples, callbacks=callbacks, verbose=verbose)
+    steps = int(outcome.history[-1]["child_steps"]) if outcome.history else 0
+    summary = {
+        "title": f"{method} on {Path(spec.dataset_path).name} / {spec.protocol}: shared-weight val acc {outcome.shared_val_acc:.3f}",
+        "method": method,
+        "shared_val_acc": outcome.shared_val_acc,
+        "child_steps": steps,
+        "best_hparams": outcome.best_config,
+        "search_config": sc.to_dict(),
+        "data_spec": spec.to_dict(),
+        "search_seconds": outcome.seconds,
+    }
+    report_dir = Path(storage) / name / "report" if _is_local(storage) else Path("posenas_report") / name
+    report = write_report(report_dir, outcome.genotype, outcome.history, summary)
+    result = SearchResult(
+        method=method,
+        genotype=outcome.genotype,
+        genotype_path=report["genotype_json"],
+        shared_val_acc=outcome.shared_val_acc,
+        child_steps=steps,
+        search_seconds=outcome.seconds,
+        search_path=outcome.experiment_path,
+        report=report,
+        best_hparams=outcome.best_config,
+        search_config=sc.with_overrides(outcome.best_config).to_dict(),
+    )
+    return result, spec, (train, val, test)
+
+
+def train_genotype(
+    genotype: Genotype,
+    splits: tuple,
+    spec: DataSpec,
+    net_config: NetConfig | None = None,
+    train_config: dict[str, Any] | Any | None = None,
+    storage_path: str | Path = "posenas_results",
+    name: str = "train",
+    seeds: int | list[int] = 1,
+    address: str | None = None,
+    verbose: int = 1,
+):
+    """From-scratch training of `genotype`, one Tune trial per seed; returns tune_search.TrainOutcome."""
+    from posenas.search.tune_search import ensure_ray, run_training
+
+    train, val, test = splits
+    if val is None or len(val) == 0:
+        from posenas.errors import PosenasError
+
+        raise PosenasError("from-scratch training selects its epoch on a validation split: use val_fraction > 0")
+    tc = train_config.to_dict() if hasattr(train_config, "to_dict") else dict(train_config or {})
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    net = replace(net_config or NetConfig(num_nodes=genotype.num_nodes), num_classes=len(train.classes), num_nodes=genotype.num_nodes)
+    storage = str(storage_path) if not _is_local(str(storage_path)) else str(Path(storage_path).expanduser().resolve())
+    ensure_ray(address)
+    data = {"train": train, "val": val, "test": test, "spec": spec.to_dict()}
+    return run_training(genotype, net, data, tc, storage, name, seed_list, verbose=verbose)
+
+
+def search_and_train(
+    dataset_path: str | Path,
+    format: str | None = "msr_action3d",
+    protocol: str = "cross_subject",
+    search_config: SearchConfig | None = None,
+    train_config: dict[str, Any] | Any | None = None,
+    storage_path: str | Path = "posenas_results",
+    address: str | None = None,
+    name: str | None = None,
+    seeds: int | list[int] = 1,
+    method: str = "enas",
+    resume: bool = False,
+    hpo_samples: int = 1,
+    augment_train: int = 4,
+    val_fraction: float = 0.2,
+    data_seed: int = 0,
+    encoding: dict[str, Any] | None = None,
+    verbose: int = 1,
+) -> SearchResult:
+    """Search (validation split carved from the training subjects), derive, retrain from scratch per seed,
+    evaluate on the protocol's test split. `train_config`: a classify_train.TrainConfig or its dict."""
+    result, spec, splits = search_only(
+        dataset_path, format, protocol, search_config, storage_path, name, method, address, resume, hpo_samples,
+        augment_train, val_fraction, data_seed, encoding, verbose,
+    )
+    net = NetConfig(**result.search_config["net"])
+    t0 = time.time()
+    outcome = train_genotype(
+        result.genotype, splits, spec, net, train_config, storage_path, f"{Path(result.search_path).name}_train", seeds, address, verbose
+    )
+    result.val_accs, result.test_accs = outcome.val_accs, outcome.test_accs
+    result.train_seconds = time.time() - t0
+    result.train_path = outcome.experiment_path
+    result.best_checkpoint = outcome.best_checkpoint
+    summary_path = Path(result.report["summary_json"])
+    summary = json.loads(summary_path.read_text())
+    summary["from_scratch"] = {"per_seed": outcome.per_seed, "val_acc": result.val_acc, "test_acc": result.test_acc}
+    summary_path.write_text(json.dumps(summary, indent=1, default=str))
+    return result
+
+
+def random_search_and_train(*args, **kwargs) -> SearchResult:
+    """The random-search (weight sharing) baseline: same arguments and budget as `search_and_train`."""
+    kwargs["method"] = "random"
+    return search_and_train(*args, **kwargs)
+
+
+def load_child(checkpoint: str | Path):
+    """(model in eval mode, checkpoint dict) from a training trial's checkpoint dir or its model.pt."""
+    import torch
+
+    from posenas.errors import DataFormatError
+    from posenas.search.child import ChildNet
+
+    p = Path(checkpoint)
+    if p.is_dir():
+        p = p / "model.pt"
+    if not p.exists():
+        raise DataFormatError(p, "checkpoint not found (expected a training trial's checkpoint dir or model.pt)")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+        genotype = Genotype.from_dict(ckpt["genotype"])
+        model = ChildNet(genotype, NetConfig(**ckpt["net"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise DataFormatError(p, f"not a posenas child checkpoint: {e}") from None
+    model.eval()
+    return model, ckpt
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path, dataset_path: str | Path | None = None, format: str | None = None, protocol: str | None = None
+) -> dict[str, Any]:
+    """Test-split accuracy, per-class accuracy and confusion of a trained child (data spec from the checkpoint)."""
+    from posenas.platform.classify_train import evaluate_classifier
+
+    model, ckpt = load_child(checkpoint)
+    spec = DataSpec(**ckpt["data_spec"]) if ckpt.get("data_spec") else None
+    if spec is None and dataset_path is None:
+        from posenas.errors import PosenasError
+
+        raise PosenasError("the checkpoint has no data spec: give --dataset")
+    if spec is None:
+        spec = DataSpec(str(dataset_path))
+    if dataset_path is not None:
+        spec = replace(spec, dataset_path=str(Path(dataset_path).expanduser().resolve()))
+    if format is not None:
+        spec = replace(spec, format=format)
+    if protocol is not None:
+        spec = replace(spec, protocol=protocol)
+    _, _, test = load_splits(spec)
+    if list(test.classes) != list(ckpt["classes"]):
+        from posenas.errors import PosenasError
+
+        raise PosenasError(f"the test split's classes differ from the checkpoint's ({len(test.classes)} vs {len(ckpt['classes'])})")
+    ev = evaluate_classifier(model, test)
+    return {"accuracy": float(ev["accuracy"]), "per_class": ev["per_class"], "confusion": ev["confusion"],
+            "classes": list(test.classes), "num_samples": int(ev["num_samples"]), "genotype": ckpt["genotype"]}
+
+
+def genotype_from_file(path: str | Path) -> Genotype:
+    return load_genotype(path)[0]

@@ -1,0 +1,67 @@
+"""Action images for the search: the protocol split from H7's action_data, as tensors the supernet eats.
+
+The search itself only ever sees `train` and `val` (val is carved out of the protocol's training
+subjects by `protocol_split`); `test` is touched only by the final from-scratch evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class DataSpec:
+    """How to build the images: enough to rebuild the exact same split later (eval, resume)."""
+
+    dataset_path: str
+    format: str | None = "msr_action3d"
+    protocol: str = "cross_subject"
+    augment_train: int = 4
+    val_fraction: float = 0.2
+    seed: int = 0
+    encoding: dict[str, Any] = field(default_factory=dict)  # EncodingConfig fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_splits(spec: DataSpec):
+    """(train, val, test) ActionImages for the spec (H7's protocol_split on the loaded dataset)."""
+    from posenas.datasets import load_dataset
+    from posenas.platform.action_data import protocol_split
+    from posenas.platform.spmf import EncodingConfig
+
+    dataset = load_dataset(Path(spec.dataset_path), spec.format)
+    # JSON (run file on resume) turns tuples into lists; give tuple fields their type back
+    defaults = EncodingConfig()
+    fixed = {k: tuple(v) if isinstance(getattr(defaults, k, None), tuple) and isinstance(v, list) else v for k, v in spec.encoding.items()}
+    enc = EncodingConfig(**fixed)
+    return protocol_split(
+        dataset, spec.protocol, enc, augment_train=spec.augment_train, val_fraction=spec.val_fraction, seed=spec.seed
+    )
+
+
+def to_arrays(images) -> tuple[np.ndarray, np.ndarray]:
+    """ActionImages -> float32 (N, 3, H, W) with the trainer's fixed normalisation, int64 labels.
+
+    Same map as classify_train.to_inputs, so a supernet child and its from-scratch retraining see
+    identical inputs.
+    """
+    from posenas.platform.classify_train import to_inputs
+
+    return to_inputs(images).numpy(), np.asarray(images.labels, dtype=np.int64)
+
+
+def search_arrays(train, val) -> dict[str, Any]:
+    """What a search trial needs (no test split): arrays plus the class names."""
+    if val is None or len(val) == 0:
+        from posenas.errors import PosenasError
+
+        raise PosenasError("the search needs a validation split: use val_fraction > 0 (never the test split)")
+    tx, ty = to_arrays(train)
+    vx, vy = to_arrays(val)
+    return {"train": (tx, ty), "val": (vx, vy), "classes": list(train.classes)}

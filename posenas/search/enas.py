@@ -1,0 +1,270 @@
+"""The ENAS search loop: alternate shared-weight training and controller training, then derive.
+
+Each epoch: (1) one pass over the training images, every minibatch trains the shared weights through one
+child sampled by the controller (W children per optimiser step when W workers average their gradients);
+(2) `controller_steps` REINFORCE steps, each rewarding `controller_batch` sampled children with their
+accuracy on a validation minibatch (the validation split is carved out of the training data, never the
+test split); (3) a few sampled children are scored on the whole validation split to track the best one.
+Derive samples `derive_samples` children, ranks them by shared-weight validation accuracy and returns the
+best. The whole state (weights, both optimisers, baseline, RNGs, history) round-trips through
+`state_dict()` so a search resumes exactly where its checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from posenas.search.controller import Controller, ControllerConfig, Reinforce
+from posenas.search.genotype import Genotype, random_genotype
+from posenas.search.supernet import NetConfig, Supernet
+from posenas.search.workers import Executor, LocalExecutor
+
+
+@dataclass
+class SearchConfig:
+    """Everything one ENAS search needs. Defaults: MSR Action3D search in well under 30 min on 2 CPU cores."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    child_lr: float = 0.05
+    child_lr_min: float = 5e-4
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    controller_steps: int = 20
+    controller_batch: int = 4
+    eval_samples: int = 8
+    derive_samples: int = 64
+    workers: int = 0
+    cpus_per_worker: float = 0.5
+    gpus_per_worker: float = 0.0
+    seed: int = 0
+    net: NetConfig = field(default_factory=NetConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
+        d = dict(d)
+        net = NetConfig(**d.pop("net", {}))
+        ctrl = ControllerConfig(**d.pop("controller", {}))
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown search config keys: {sorted(unknown)}")
+        return cls(net=net, controller=ctrl, **d)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "SearchConfig":
+        """Apply flat hyper-parameters (Tune's param_space): controller_lr, entropy_weight, child_lr, ..."""
+        d = self.to_dict()
+        for k, v in overrides.items():
+            if k == "controller_lr":
+                d["controller"]["lr"] = v
+            elif k == "entropy_weight":
+                d["controller"]["entropy_weight"] = v
+            elif k in d["controller"] and k not in d:
+                d["controller"][k] = v
+            elif k in d["net"] and k not in d:
+                d["net"][k] = v
+            else:
+                d[k] = v
+        return SearchConfig.from_dict(d)
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """Short hash of a state dict's tensors (to prove a resumed controller is the checkpointed one)."""
+    h = hashlib.sha1()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class EnasSearch:
+    """Holds the supernet, controller, both optimisers and the search history."""
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        train: tuple[torch.Tensor, torch.Tensor],
+        val: tuple[torch.Tensor, torch.Tensor],
+        executor: Callable[[Supernet], Executor] | None = None,
+    ):
+        self.config = config
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.train_x, self.train_y = train
+        self.val_x, self.val_y = val
+        if len(self.val_y) == 0:
+            raise ValueError("the search needs a non-empty validation split (carved out of the training data)")
+        self.controller_config = ControllerConfig(**{**config.controller.to_dict(), "num_nodes": config.net.num_nodes})
+        self.supernet = Supernet(config.net)
+        self.controller = Controller(self.controller_config)
+        self.reinforce = Reinforce(self.controller)
+        self.optimizer = torch.optim.SGD(
+            self.supernet.parameters(), lr=config.child_lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=max(config.epochs, 1), eta_min=config.child_lr_min
+        )
+        self.executor: Executor = executor(self.supernet) if executor else LocalExecutor(self.supernet, train, val)
+        self.epoch = 0  # epochs completed
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None  # {"genotype": dict, "val_acc": float, "epoch": int}
+        self.child_steps = 0
+
+    # -- one epoch -------------------------------------------------------------------------------
+    def _sample_no_grad(self, n: int) -> list[Genotype]:
+        with torch.no_grad():
+            return [self.controller.sample()[0] for _ in range(n)]
+
+    def train_shared(self) -> dict[str, float]:
+        """One pass over the training data; each minibatch trains one sampled child (W per step)."""
+        c = self.config
+        per_step = max(1, self.executor.num_workers)
+        order = self.rng.permutation(len(self.train_y))
+        batches = [order[i : i + c.batch_size] for i in range(0, len(order), c.batch_size)]
+        losses, accs = [], []
+        for s in range(0, len(batches), per_step):
+            group = batches[s : s + per_step]
+            genos = self._sample_no_grad(len(group))
+            results = self.executor.grads(list(zip(genos, group)))
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), c.grad_clip)
+            self.optimizer.step()
+            self.child_steps += len(group)
+            losses += [r[0] for r in results]
+            accs += [r[1] for r in results]
+        self.scheduler.step()
+        return {"train_loss": float(np.mean(losses)), "train_acc": float(np.mean(accs))}
+
+    def train_controller(self) -> dict[str, float]:
+        """REINFORCE steps; rewards are shared-weight accuracies on validation minibatches."""
+        c = self.config
+        stats = []
+        for _ in range(c.controller_steps):
+            samples = [self.controller.sample() for _ in range(c.controller_batch)]
+            n = min(c.batch_size * 2, len(self.val_y))
+            idx = self.rng.choice(len(self.val_y), size=n, replace=False)
+            rewards = self.executor.score([(g, idx) for g, _, _ in samples])
+            stats.append(self.reinforce.step([s[1] for s in samples], [s[2] for s in samples], rewards))
+        return {
+            "reward": float(np.mean([s["reward"] for s in stats])),
+            "baseline": float(stats[-1]["baseline"]),
+            "entropy": float(np.mean([s["entropy"] for s in stats])),
+            "controller_loss": float(np.mean([s["loss"] for s in stats])),
+        }
+
+    def score_full_val(self, genotypes: list[Genotype]) -> list[float]:
+        idx = np.arange(len(self.val_y))
+        return self.executor.score([(g, idx) for g in genotypes])
+
+    def run_epoch(self) -> dict[str, Any]:
+        """Train shared weights, then the controller, then track the best sampled child; returns metrics."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        m: dict[str, Any] = {"epoch": self.epoch + 1, "child_lr": lr}
+        m.update(self.train_shared())
+        m.update(self.train_controller())
+        genos = self._sample_no_grad(self.config.eval_samples)
+        accs = self.score_full_val(genos)
+        i = int(np.argmax(accs))
+        m["val_acc"] = float(np.mean(accs))  # mean shared-weight val accuracy of sampled children
+        m["epoch_best_val_acc"] = float(accs[i])
+        if self.best is None or accs[i] > self.best["val_acc"]:
+            self.best = {"genotype": genos[i].to_dict(), "val_acc": float(accs[i]), "epoch": self.epoch + 1}
+        m["best_val_acc"] = self.best["val_acc"]
+        m["child_steps"] = self.child_steps
+        self.epoch += 1
+        self.history.append(m)
+        return m
+
+    def derive(self, samples: int | None = None) -> tuple[Genotype, float, list[tuple[Genotype, float]]]:
+        """Sample many children, rank by shared-weight validation accuracy; returns (best, acc, ranking)."""
+        n = samples or self.config.derive_samples
+        seen: dict[str, Genotype] = {}
+        for g in self._sample_no_grad(n):
+            seen.setdefault(g.key(), g)
+        if self.best is not None:
+            g = Genotype.from_dict(self.best["genotype"])
+            seen.setdefault(g.key(), g)
+        genos = list(seen.values())
+        accs = self.score_full_val(genos)
+        ranking = sorted(zip(genos, accs), key=lambda t: -t[1])
+        return ranking[0][0], float(ranking[0][1]), ranking
+
+    # -- checkpointing ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """A detached copy (later training does not change it) of everything needed to resume."""
+        return copy.deepcopy({
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "child_steps": self.child_steps,
+            "supernet": self.supernet.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "reinforce": self.reinforce.state_dict(),
+            "history": self.history,
+            "best": self.best,
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.child_steps = int(state["child_steps"])
+        self.supernet.load_state_dict(state["supernet"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.reinforce.load_state_dict(state["reinforce"])
+        self.history = list(state["history"])
+        self.best = state["best"]
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+
+    def controller_digest(self) -> str:
+        return state_digest(self.controller.state_dict())
+
+
+class RandomSearch(EnasSearch):
+    """Baseline: random search with weight sharing (Li & Talwalkar 2019) over the same space.
+
+    Identical shared-weight training (same number of child steps) but children are drawn uniformly and
+    no controller is trained; derive ranks uniformly drawn children by shared-weight validation accuracy.
+    """
+
+    def _sample_no_grad(self, n: int) -> list[Genotype]:
+        return [random_genotype(self.config.net.num_nodes, self.rng) for _ in range(n)]
+
+    def train_controller(self) -> dict[str, float]:
+        return {}
+
+
+def make_search(method: str, *args, **kwargs) -> EnasSearch:
+    """'enas' or 'random' (the baseline)."""
+    if method == "enas":
+        return EnasSearch(*args, **kwargs)
+    if method == "random":
+        return RandomSearch(*args, **kwargs)
+    from posenas.errors import UnknownNameError
+
+    raise UnknownNameError("search method", method, ["enas", "random"])
+
+
+def save_state(state: dict[str, Any], path) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with open(path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def load_state(path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)

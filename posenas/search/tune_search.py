@@ -1,0 +1,328 @@
+"""Ray Tune hosting: one trial = one ENAS search; outer ASHA search over its hyper-parameters; seeds.
+
+A search trial owns the controller, the shared weights and both optimisers; its W child-worker actors sit
+in the trial's placement group (bundle 0: the trial, bundles 1..W: workers). It reports and checkpoints
+every epoch, so `Tuner.restore` resumes an interrupted search with its controller state intact. The
+final from-scratch training of a derived genotype runs as one Tune trial per seed, in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SEARCH_STATE = "search_state.pt"
+GENOTYPE_FILE = "genotype.json"
+HPO_KEYS = ("controller_lr", "entropy_weight", "child_lr")
+
+
+# --------------------------------------------------------------------------------------------------
+# trainables (run inside Tune trial actors)
+# --------------------------------------------------------------------------------------------------
+def search_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
+    """One ENAS (or random-baseline) search; checkpoints every epoch, derives at the last one."""
+    import torch
+    from ray import tune
+
+    from posenas.search.enas import SearchConfig, load_state, make_search, save_state
+    from posenas.search.genotype import save_genotype
+    from posenas.search.workers import RayExecutor
+
+    sc = SearchConfig.from_dict(config["search"]).with_overrides({k: config[k] for k in HPO_KEYS if k in config})
+    torch.set_num_threads(max(1, int(config.get("trial_cpus", 1))))
+    train = tuple(torch.from_numpy(np.array(a)) for a in data["train"])  # copies: object-store arrays are read-only
+    val = tuple(torch.from_numpy(np.array(a)) for a in data["val"])
+    factory = None
+    if sc.workers > 0:
+        def factory(model):
+            return RayExecutor(model, data["train"], data["val"], sc.workers, sc.cpus_per_worker, sc.gpus_per_worker, sc.seed)
+
+    search = make_search(config.get("method", "enas"), sc, train, val, factory)
+    start_epoch = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            search.load_state_dict(load_state(Path(d) / SEARCH_STATE))
+        start_epoch = search.epoch
+    start_digest = search.controller_digest()
+    try:
+        while search.epoch < sc.epochs:
+            t0 = time.time()
+            metrics = search.run_epoch()
+            metrics.update(
+                start_epoch=start_epoch, controller_digest_at_start=start_digest, epoch_seconds=time.time() - t0,
+                workers=search.executor.num_workers, workers_in_placement_group=search.executor.in_placement_group,
+            )
+            with tempfile.TemporaryDirectory() as d:
+                save_state(search.state_dict(), Path(d) / SEARCH_STATE)
+                (Path(d) / "history.json").write_text(json.dumps(search.history, indent=1))
+                if search.epoch >= sc.epochs:
+                    best, acc, ranking = search.derive()
+                    metrics.update(derived_val_acc=acc, derived_candidates=len(ranking))
+                    save_genotype(best, Path(d) / GENOTYPE_FILE, meta={"shared_val_acc": acc, "method": config.get("method", "enas")})
+                print(
+                    f"[search] epoch {metrics['epoch']}/{sc.epochs} reward={metrics.get('reward', float('nan')):.3f} "
+                    f"val_acc={metrics['val_acc']:.3f} best_val_acc={metrics['best_val_acc']:.3f} "
+                    f"({metrics['epoch_seconds']:.0f}s)",
+                    flush=True,
+                )
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+    finally:
+        search.executor.close()
+
+
+def train_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
+    """From-scratch training of one genotype with one seed (H7's train_classifier), then test accuracy."""
+    import torch
+    from ray import tune
+
+    from posenas.platform.classify_train import TrainConfig, evaluate_classifier, train_classifier
+    from posenas.search.child import ChildNet, count_parameters
+    from posenas.search.genotype import Genotype
+    from posenas.search.supernet import NetConfig
+
+    seed = int(config["seed"])
+    torch.manual_seed(seed)  # the child's initial weights
+    np.random.seed(seed)
+    genotype = Genotype.from_dict(config["genotype"])
+    net = NetConfig(**{**config["net"], "num_classes": len(data["train"].classes)})
+    model = ChildNet(genotype, net)
+    threads = max(1, int(config.get("trial_cpus", 1)))
+    tcfg = TrainConfig(**{"num_threads": threads, **config.get("train", {}), "seed": seed})
+    t0 = time.time()
+    result = train_classifier(model, data["train"], data["val"], tcfg, progress=False)
+    model.load_state_dict(result.best_state_dict)
+    test = evaluate_classifier(model, data["test"])
+    metrics = {
+        "seed": seed,
+        "val_acc": float(result.best_val_acc),
+        "test_acc": float(test["accuracy"]),
+        "params": count_parameters(model),
+        "train_seconds": time.time() - t0,
+    }
+    with tempfile.TemporaryDirectory() as d:
+        save_child_checkpoint(Path(d), model, genotype, net, data.get("spec"), data["train"].classes, metrics, test)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def save_child_checkpoint(d: Path, model, genotype, net, spec, classes, metrics, test_eval=None) -> None:
+    """model.pt (weights + everything to rebuild it) and a readable genotype/metrics JSON beside it."""
+    import torch
+
+    from posenas.search.genotype import save_genotype
+
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "genotype": genotype.to_dict(),
+            "net": net.to_dict(),
+            "classes": list(classes),
+            "data_spec": spec,
+            "metrics": metrics,
+        },
+        d / "model.pt",
+    )
+    save_genotype(genotype, d / GENOTYPE_FILE, meta=metrics)
+    if test_eval is not None:
+        conf = np.asarray(test_eval.get("confusion", [])).tolist()
+        (d / "test_eval.json").write_text(json.dumps({**metrics, "confusion": conf, "per_class": _jsonable(test_eval.get("per_class"))}, indent=1))
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+# --------------------------------------------------------------------------------------------------
+# drivers
+# --------------------------------------------------------------------------------------------------
+def ensure_ray(address: str | None = None) -> None:
+    """Connect to a cluster (`address="auto"`) or start a local Ray without the dashboard."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False)
+
+
+def search_resources(search_config, trial_cpus: float = 1.0):
+    """Placement group: bundle 0 for the trial, one bundle per child worker."""
+    from ray import tune
+
+    worker = {"CPU": search_config.cpus_per_worker}
+    if search_config.gpus_per_worker:
+        worker["GPU"] = search_config.gpus_per_worker
+    return tune.PlacementGroupFactory([{"CPU": trial_cpus}] + [dict(worker) for _ in range(search_config.workers)])
+
+
+def _storage(storage_path: str | Path) -> str:
+    s = str(storage_path)
+    return s if "://" in s else str(Path(s).expanduser().resolve())
+
+
+@dataclass
+class SearchOutcome:
+    experiment_path: str
+    genotype: Any  # Genotype
+    shared_val_acc: float
+    checkpoint_path: str
+    best_config: dict[str, Any]
+    history: list[dict[str, Any]]
+    seconds: float
+
+
+def run_search(
+    search_config,
+    data: dict[str, Any],
+    storage_path: str | Path,
+    name: str = "enas_search",
+    method: str = "enas",
+    resume: bool = False,
+    hpo_samples: int = 1,
+    trial_cpus: float = 1.0,
+    callbacks: list | None = None,
+    verbose: int = 1,
+) -> SearchOutcome:
+    """Run (or resume) the search as a Tune experiment; returns the derived genotype of the best trial.
+
+    hpo_samples > 1 samples controller lr, entropy weight and child lr and prunes with ASHA on the
+    mean shared-weight validation accuracy of sampled children.
+    """
+    from ray import tune
+
+    from posenas.search.genotype import load_genotype
+
+    trainable = tune.with_resources(tune.with_parameters(search_trainable, data=data), search_resources(search_config, trial_cpus))
+    storage = _storage(storage_path)
+    exp_path = f"{storage.rstrip('/')}/{name}"
+    t0 = time.time()
+    if resume:
+        if "://" not in exp_path and not tune.Tuner.can_restore(exp_path):
+            from posenas.errors import PosenasError
+
+            raise PosenasError(f"nothing to resume at {exp_path} (no Tune experiment state there)")
+        tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        param_space: dict[str, Any] = {"search": search_config.to_dict(), "method": method, "trial_cpus": trial_cpus}
+        tune_config = tune.TuneConfig(num_samples=max(1, hpo_samples))
+        if hpo_samples > 1:
+            from ray.tune.schedulers import ASHAScheduler
+
+            param_space.update(
+                controller_lr=tune.loguniform(3e-4, 1e-2),
+                entropy_weight=tune.loguniform(1e-5, 1e-2),
+                child_lr=tune.loguniform(0.01, 0.2),
+            )
+            tune_config = tune.TuneConfig(
+                num_samples=hpo_samples,
+                scheduler=ASHAScheduler(
+                    metric="val_acc", mode="max", time_attr="training_iteration",
+                    max_t=search_config.epochs, grace_period=max(1, min(2, search_config.epochs)),
+                ),
+            )
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune_config,
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=storage,
+                callbacks=callbacks,
+                verbose=verbose,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            ),
+        )
+    results = tuner.fit()
+    finished = [r for r in results if r.error is None and r.metrics and "derived_val_acc" in r.metrics]
+    if not finished:
+        from posenas.errors import PosenasError
+
+        errors = [str(r.error) for r in results if r.error is not None]
+        if errors:
+            raise PosenasError(f"no search trial finished in {exp_path}: {errors[0]}")
+        raise PosenasError(f"search interrupted before it finished; continue it with --resume (experiment: {exp_path})")
+    best = max(finished, key=lambda r: r.metrics["derived_val_acc"])
+    with best.checkpoint.as_directory() as d:
+        genotype, meta = load_genotype(Path(d) / GENOTYPE_FILE)
+        history = json.loads((Path(d) / "history.json").read_text())
+    return SearchOutcome(
+        experiment_path=exp_path,
+        genotype=genotype,
+        shared_val_acc=float(best.metrics["derived_val_acc"]),
+        checkpoint_path=best.checkpoint.path,
+        best_config={k: best.config[k] for k in HPO_KEYS if k in best.config},
+        history=history,
+        seconds=time.time() - t0,
+    )
+
+
+@dataclass
+class TrainOutcome:
+    experiment_path: str
+    per_seed: list[dict[str, Any]]
+    best_checkpoint: str
+    seconds: float
+
+    @property
+    def test_accs(self) -> list[float]:
+        return [r["test_acc"] for r in self.per_seed]
+
+    @property
+    def val_accs(self) -> list[float]:
+        return [r["val_acc"] for r in self.per_seed]
+
+
+def run_training(
+    genotype,
+    net_config,
+    data: dict[str, Any],
+    train_config: dict[str, Any] | None,
+    storage_path: str | Path,
+    name: str = "enas_train",
+    seeds: list[int] | tuple[int, ...] = (0,),
+    trial_cpus: float = 1.0,
+    verbose: int = 1,
+) -> TrainOutcome:
+    """Train the genotype from scratch once per seed, seeds as parallel Tune trials; test accuracy each."""
+    from ray import tune
+
+    trainable = tune.with_resources(tune.with_parameters(train_trainable, data=data), {"cpu": trial_cpus})
+    t0 = time.time()
+    tuner = tune.Tuner(
+        trainable,
+        param_space={
+            "genotype": genotype.to_dict(),
+            "net": net_config.to_dict(),
+            "train": dict(train_config or {}),
+            "trial_cpus": trial_cpus,
+            "seed": tune.grid_search(list(seeds)),
+        },
+        run_config=tune.RunConfig(name=name, storage_path=_storage(storage_path), verbose=verbose),
+    )
+    results = tuner.fit()
+    ok = [r for r in results if r.error is None and r.metrics and "test_acc" in r.metrics]
+    if not ok:
+        errors = [str(r.error) for r in results if r.error is not None]
+        from posenas.errors import PosenasError
+
+        raise PosenasError("from-scratch training failed" + (f": {errors[0]}" if errors else ""))
+    per_seed = sorted(({**{k: r.metrics[k] for k in ("seed", "val_acc", "test_acc", "params", "train_seconds")}, "checkpoint": r.checkpoint.path} for r in ok), key=lambda m: m["seed"])
+    best = max(per_seed, key=lambda m: m["val_acc"])  # pick by validation, never by test
+    return TrainOutcome(f"{_storage(storage_path)}/{name}", per_seed, best["checkpoint"], time.time() - t0)

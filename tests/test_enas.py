@@ -1,0 +1,223 @@
+"""ENAS pieces without Ray: genotypes, controller, shared-weight supernet, child training, search loop."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from posenas.errors import DataFormatError
+from posenas.search.child import ChildNet, count_parameters
+from posenas.search.controller import Controller, ControllerConfig, Reinforce
+from posenas.search.enas import EnasSearch, RandomSearch, SearchConfig, state_digest
+from posenas.search.genotype import OPS, Cell, Genotype, Node, load_genotype, random_genotype, save_genotype
+from posenas.search.supernet import NetConfig, Supernet
+
+SMALL = NetConfig(channels=8, cells_per_block=1, num_nodes=3, num_classes=4)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _toy(n: int, classes: int = 3, size: int = 16, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, classes, (n,), generator=g)
+    x = torch.randn(n, 3, size, size, generator=g)
+    x[:, 0] += (y[:, None, None].float() - 1) * 1.0
+    return x, y
+
+
+# --- genotype --------------------------------------------------------------------------------------
+def test_genotype_json_round_trip(tmp_path: Path):
+    g = random_genotype(5, np.random.default_rng(0))
+    p = save_genotype(g, tmp_path / "g.json", meta={"shared_val_acc": 0.5})
+    doc = json.loads(p.read_text())
+    assert doc["normal"][0].keys() == {"inputs", "ops"} and doc["ops"] == list(OPS)
+    g2, meta = load_genotype(p)
+    assert g2 == g and g2.key() == g.key() and meta == {"shared_val_acc": 0.5}
+
+
+def test_genotype_file_errors_name_file_and_field(tmp_path: Path):
+    p = tmp_path / "bad.json"
+    p.write_text('{"normal": [{"inputs": [0, 5], "ops": ["identity", "identity"]}], "reduce": []}')
+    with pytest.raises(DataFormatError) as e:
+        load_genotype(p)
+    assert "bad.json" in str(e.value) and "input 5" in str(e.value)
+    p.write_text('{"normal": [{"inputs": [0, 1], "ops": ["conv_7x7", "identity"]}], "reduce": [{"inputs": [0, 1], "ops": ["identity", "identity"]}]}')
+    with pytest.raises(DataFormatError, match="unknown op 'conv_7x7'"):
+        load_genotype(p)
+    p.write_text("{\n  \"normal\": [\n}")
+    with pytest.raises(DataFormatError, match=r"bad.json:\d"):
+        load_genotype(p)
+    with pytest.raises(DataFormatError, match=r"\[reduce\]"):
+        p.write_text('{"normal": []}')
+        load_genotype(p)
+
+
+def test_loose_ends():
+    cell = Cell((Node((0, 1), ("identity", "identity")), Node((2, 0), ("identity", "identity")), Node((1, 1), ("identity", "identity"))))
+    assert cell.loose_ends() == [1, 2]
+
+
+# --- controller ------------------------------------------------------------------------------------
+def test_controller_samples_valid_genotypes_with_finite_logprob_entropy():
+    torch.manual_seed(0)
+    c = Controller(ControllerConfig(num_nodes=5))
+    keys = set()
+    for _ in range(40):
+        g, lp, ent = c.sample()
+        g.validate()
+        assert g.num_nodes == 5
+        lp, ent = float(lp.detach()), float(ent.detach())
+        assert math.isfinite(lp) and lp < 0
+        assert math.isfinite(ent) and ent > 0
+        assert float(c.log_prob(g).detach()) == pytest.approx(lp, abs=1e-4)
+        keys.add(g.key())
+    assert len(keys) > 30  # sampling is diverse at the start, as ENAS' logit clipping intends
+
+
+def test_reinforce_moves_probability_toward_rewarded_architecture():
+    torch.manual_seed(0)
+    cfg = ControllerConfig(num_nodes=3, lr=0.02, tanh_constant=2.5, temperature=1.0)
+    c = Controller(cfg)
+    rl = Reinforce(c)
+    target = Genotype(*(Cell(tuple(Node((0, 1), ("sep_conv_5x5", "sep_conv_5x5")) for _ in range(3))) for _ in range(2)))
+
+    def reward(g: Genotype) -> float:  # fraction of ops equal to the target op
+        ops = [o for cell in (g.normal, g.reduce) for n in cell.nodes for o in n.ops]
+        return sum(o == "sep_conv_5x5" for o in ops) / len(ops)
+
+    with torch.no_grad():
+        before = float(c.log_prob(target))
+    rewards = []
+    for _ in range(40):
+        s = [c.sample() for _ in range(6)]
+        stats = rl.step([x[1] for x in s], [x[2] for x in s], [reward(x[0]) for x in s])
+        rewards.append(stats["reward"])
+    with torch.no_grad():
+        after = float(c.log_prob(target))
+    assert after > before + 1.0
+    assert np.mean(rewards[-10:]) > np.mean(rewards[:10])
+    # the optimiser/baseline state round-trips
+    rl2 = Reinforce(Controller(cfg))
+    rl2.load_state_dict(rl.state_dict())
+    assert state_digest(rl2.controller.state_dict()) == state_digest(c.state_dict()) and rl2.baseline == rl.baseline
+
+
+# --- supernet / child ------------------------------------------------------------------------------
+def test_supernet_forward_random_genotypes_shares_weights():
+    torch.manual_seed(0)
+    net = Supernet(SMALL)
+    params_before = {name: p for name, p in net.named_parameters()}
+    rng = np.random.default_rng(1)
+    x = torch.randn(4, 3, 32, 32)
+    for _ in range(6):
+        g = random_genotype(SMALL.num_nodes, rng)
+        out = net(x, g)
+        assert out.shape == (4, SMALL.num_classes) and torch.isfinite(out).all()
+    # same parameter objects after any number of children: the weights are shared, never re-created
+    assert {name: p for name, p in net.named_parameters()} == params_before
+    # two children using the same op at the same node/slot read the same tensor
+    g1 = Genotype(Cell(tuple(Node((0, 1), ("sep_conv_3x3", "identity")) for _ in range(3))), Cell(tuple(Node((0, 1), ("identity", "identity")) for _ in range(3))))
+    g2 = Genotype(Cell(tuple(Node((1, 0), ("sep_conv_3x3", "max_pool_3x3")) for _ in range(3))), g1.reduce)
+    grads = []
+    for g in (g1, g2):
+        net.zero_grad(set_to_none=True)
+        net(x, g).sum().backward()
+        grads.append(net.cells[0].nodes[0][0]["sep_conv_3x3"][1].weight.grad)
+    assert grads[0] is not None and grads[1] is not None
+    assert net.cells[0].nodes[0][0]["sep_conv_5x5"][1].weight.grad is None  # unused op gets no gradient
+
+
+def test_spatial_sizes_follow_the_three_blocks():
+    net = Supernet(NetConfig(channels=8, cells_per_block=2, num_nodes=2, num_classes=3))
+    assert sum(c.reduction for c in net.cells) == 2 and len(net.cells) == 3 * 2 + 2
+    g = random_genotype(2, np.random.default_rng(0))
+    feats = []
+    net.cells[-1].register_forward_hook(lambda m, i, o: feats.append(o.shape))
+    net(torch.randn(2, 3, 32, 32), g)
+    assert feats[0] == (2, 32, 8, 8)
+
+
+def test_child_from_genotype_trains_loss_falls():
+    torch.manual_seed(0)
+    g = random_genotype(3, np.random.default_rng(2))
+    model = ChildNet(g, NetConfig(channels=8, num_nodes=3, num_classes=3, dropout=0.0))
+    assert 0 < count_parameters(model) < count_parameters(Supernet(NetConfig(channels=8, num_nodes=3, num_classes=3)))
+    x, y = _toy(64)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
+
+
+# --- search loop -----------------------------------------------------------------------------------
+def _search_config(**kw) -> SearchConfig:
+    base = dict(epochs=2, batch_size=32, controller_steps=3, controller_batch=2, eval_samples=2, derive_samples=5,
+                net=NetConfig(channels=8, num_nodes=3, num_classes=3), controller=ControllerConfig(hidden=32))
+    return SearchConfig(**{**base, **kw})
+
+
+def test_search_loop_checkpoint_round_trip_is_exact():
+    train, val = _toy(96, seed=1), _toy(32, seed=2)
+    s = EnasSearch(_search_config(), train, val)
+    m = s.run_epoch()
+    assert m["epoch"] == 1 and m["child_steps"] == 3 and 0 <= m["reward"] <= 1 and 0 <= m["best_val_acc"] <= 1
+    state = s.state_dict()
+    digest = s.controller_digest()
+    m1 = s.run_epoch()
+    s2 = EnasSearch(_search_config(), train, val)  # a fresh process would start like this
+    s2.load_state_dict(state)
+    assert s2.controller_digest() == digest != s.controller_digest()
+    # the resumed search repeats the second epoch exactly: RNGs, optimisers and baseline all restored
+    m2 = s2.run_epoch()
+    for k in ("train_loss", "reward", "val_acc", "baseline"):
+        assert m1[k] == pytest.approx(m2[k], rel=1e-5), k
+    best, acc, ranking = s.derive()
+    assert acc == ranking[0][1] == max(a for _, a in ranking)
+    assert len({g.key() for g, _ in ranking}) == len(ranking)
+
+
+def test_random_search_has_the_same_child_step_budget():
+    train, val = _toy(96, seed=1), _toy(32, seed=2)
+    e = EnasSearch(_search_config(epochs=1), train, val)
+    r = RandomSearch(_search_config(epochs=1), train, val)
+    me, mr = e.run_epoch(), r.run_epoch()
+    assert me["child_steps"] == mr["child_steps"] == 3
+    assert "reward" not in mr and r.reinforce.baseline is None
+    best, _, _ = r.derive(4)
+    best.validate()
+
+
+def test_search_config_overrides_and_unknown_keys():
+    sc = SearchConfig().with_overrides({"controller_lr": 1e-3, "entropy_weight": 0.01, "child_lr": 0.1, "channels": 20})
+    assert sc.controller.lr == 1e-3 and sc.controller.entropy_weight == 0.01 and sc.child_lr == 0.1 and sc.net.channels == 20
+    assert SearchConfig.from_dict(sc.to_dict()) == sc
+    with pytest.raises(ValueError, match="unknown"):
+        SearchConfig.from_dict({"epochz": 3})
+
+
+def test_report_writes_pictures(tmp_path: Path):
+    from posenas.search.report import write_report
+
+    g = random_genotype(4, np.random.default_rng(0))
+    hist = [{"epoch": i + 1, "reward": 0.1 * i, "baseline": 0.1 * i, "train_acc": 0.3, "val_acc": 0.2, "best_val_acc": 0.25} for i in range(3)]
+    paths = write_report(tmp_path, g, hist, {"title": "t"})
+    for key in ("genotype_png", "curves_png"):
+        data = Path(paths[key]).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert load_genotype(paths["genotype_json"])[0] == g
