@@ -91,3 +91,14 @@ def info(
     typer.echo(f"\nfaults: {len(ds.faults)}")
     for f in ds.faults:
         typer.echo(f"  - {f}")
+
+
+@app.command("formats")
+def formats() -> None:
+    """List the dataset formats posenas reads (the names `--format` takes)."""
+    from posenas.datasets.registry import available_loaders
+
+    specs = available_loaders()
+    width = max(len(n) for n in specs)
+    for name in sorted(specs):
+        typer.echo(f"{name:<{width}}  {specs[name].description}")
