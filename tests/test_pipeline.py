@@ -162,8 +162,7 @@ def test_shipped_lifter_gives_a_plausible_body(video, tmp_path):
     """With the shipped CMU-trained lifter, the 3D upper body has human proportions."""
     from posenas.platform.lifting import DEFAULT_CHECKPOINT
 
-    if not DEFAULT_CHECKPOINT.is_file():
-        pytest.skip(f"shipped lifter not present at {DEFAULT_CHECKPOINT}")
+    assert DEFAULT_CHECKPOINT.is_file(), f"the shipped lifter is missing: {DEFAULT_CHECKPOINT}"
     from posenas.datasets.keypoints import read_keypoints
     from posenas.platform.skeleton import get_layout
 

@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from posenas.errors import PosenasError
+from posenas.platform.video_cli import lift_video_command
 
 VIDEO_COMMAND = "video"
 
@@ -42,14 +43,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-try:
-    from posenas.platform.video_cli import lift_video_command as _video
-except ModuleNotFoundError as _e:  # only if the video module itself is absent
-    if _e.name != "posenas.platform.video_cli":
-        raise
-    _video = None
-if _video is not None:
-    app.command(VIDEO_COMMAND, help="Lift the people in a video to 3D (same as `posenas lift VIDEO`).")(_video)
+app.command(VIDEO_COMMAND, help="Lift the people in a video to 3D (same as `posenas lift VIDEO`).")(lift_video_command)
 
 
 def _load_data(datasets: list[str], paths: list[Path], path_2d: Optional[Path], fps: float,
