@@ -105,7 +105,7 @@ def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
 
 
 class _Threads:
-    """torch.set_num_threads is process-wide: set it for the run and restore it afterwards."""
+    """Thread count and denormal flushing are process-wide: set them for the run, restore them afterwards."""
 
     def __init__(self, n: int | None):
         self.n = n or (os.cpu_count() or 1)
@@ -121,6 +121,7 @@ class _Threads:
         import torch
 
         torch.set_num_threads(self.old)
+        torch.set_flush_denormal(False)  # torch's default; leaving it on changes numpy's float limits too
 
 
 def train_classifier(model, train: ActionImages | ActionSequences, val: ActionImages | ActionSequences | None,
