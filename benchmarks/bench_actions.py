@@ -10,7 +10,7 @@ from 3D poses lifted by the shipped Stage-1 lifter from the Kinect's 2D joints v
 Every model selects its epoch on a validation subject carved from the training subjects; the test split
 is evaluated once, with those weights. Nothing is tuned on test.
 
-    python benchmarks/bench_actions.py                # default budget (about 20-30 min on 2 free cores)
+    python benchmarks/bench_actions.py                # default budget (about 45-60 min on 2 free cores)
     python benchmarks/bench_actions.py --quick        # smoke run (a minute or two)
     python benchmarks/bench_actions.py --no-search    # baselines and the lifting study only
 """
@@ -162,19 +162,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--quick", action="store_true", help="smoke run: AS1 only, 2 epochs, no search")
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--augment", type=int, default=1, help="random copies per training sequence")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--augment", type=int, default=4,
+                    help="random copies per training sequence (4: the search's default, posenas.search.data.DataSpec)")
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--protocols", default="cross_subject,AS1,AS2,AS3", help="MSR Action3D protocols")
     ap.add_argument("--no-utkinect", action="store_true")
     ap.add_argument("--no-search", action="store_true", help="leave out the ENAS and random-search rows")
-    ap.add_argument("--search-protocols", default="cross_subject", help="MSR protocols that get the search rows")
+    ap.add_argument("--search-protocols", default="all",
+                    help="entries that get the search rows: all, or a list of MSR protocols and/or utkinect")
     ap.add_argument("--search-epochs", type=int, default=6)
     ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
     ap.add_argument("--no-lifting", action="store_true", help="leave out the lifted-vs-Kinect study")
-    ap.add_argument("--encodings", default="enhanced_spmf,spmf,joints")
+    ap.add_argument("--encodings", default="enhanced_spmf,spmf", help="DenseNet rows; also: joints")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "actions.md")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--cache-dir", type=Path, default=None, help="action-image cache (default: a temp dir)")
@@ -197,6 +199,11 @@ def main(argv=None) -> int:
     entries = load_benchmark_datasets(args.data, [p for p in args.protocols.split(",") if p], not args.no_utkinect)
     encodings = [e for e in args.encodings.split(",") if e]
     search_protocols = set() if args.no_search else set(args.search_protocols.split(","))
+
+    def searched(fmt: str, protocol: str) -> bool:
+        key = protocol if fmt == "msr_action3d" else fmt
+        return "all" in search_protocols or key in search_protocols
+
     results: dict[str, dict[str, dict]] = {}
     for label, ds, protocol, path, fmt in entries:
         row = results.setdefault(label, {})
@@ -210,7 +217,7 @@ def main(argv=None) -> int:
             _log(f"{label}: TCN / joints")
             row["TCN / joints"] = run_tcn(ds, protocol, args, tc)
             _log(f"  test {row['TCN / joints']['test_acc']:.3f}")
-        if fmt == "msr_action3d" and protocol in search_protocols:
+        if searched(fmt, protocol):
             for method in ("enas", "random"):
                 key = f"{'ENAS' if method == 'enas' else 'random search'} cell net / enhanced_spmf"
                 _log(f"{label}: {key}")
@@ -271,7 +278,9 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         "training subjects, data seed "
         f"{args.data_seed}); each model keeps its best-validation epoch; test accuracy (%) below is measured once "
         "with those weights. MSR Action3D: all sequences the loader keeps (the search API loads the same), "
-        "odd subjects train / even test; UTKinect: odd/even subjects.",
+        "odd subjects train / even test; UTKinect: odd/even subjects. Searches (ENAS and random, weight sharing) run "
+        f"{args.search_epochs} search epochs each on the same train/val images, then the derived cell is trained from "
+        "scratch with the budget above.",
         "",
         "| dataset / protocol | " + " | ".join(cols) + " |",
         "|---|" + "---|" * len(cols),

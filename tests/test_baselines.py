@@ -56,6 +56,30 @@ def test_to_inputs_normalises_images():
     assert t.shape == (2, 3, 8, 8) and torch.allclose(t, torch.full_like(t, 2.0))
 
 
+def test_best_val_ties_go_to_the_lower_validation_loss():
+    # Two cleanly separated classes: validation accuracy reaches 100 % within a few epochs and stays there
+    # while the loss keeps falling, so the earliest 100 % epoch is not the one to keep.
+    from posenas.platform.action_data import ActionSequences
+
+    rng = np.random.default_rng(0)
+
+    def part(n):
+        y = np.arange(n) % 2
+        x = rng.normal(0.0, 0.3, size=(n, 4, 2)) + np.where(y[:, None, None] == 1, 1.0, -1.0)
+        return ActionSequences(x, y, [f"s{i}" for i in range(n)], np.zeros(n), ["a", "b"])
+
+    train, val = part(40), part(10)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    cfg = TrainConfig(epochs=12, batch_size=8, lr=0.05, warmup_epochs=0, label_smoothing=0.0, seed=0)
+    res = train_classifier(model, train, val, cfg, progress=False)
+    accs = [h["val_acc"] for h in res.history]
+    tied = [h for h in res.history if h["val_acc"] == max(accs)]
+    assert len(tied) > 1, "the test needs tied epochs"
+    assert res.best_epoch == min(tied, key=lambda h: h["val_loss"])["epoch"]
+    assert res.best_epoch > tied[0]["epoch"]
+
+
 @pytest.fixture(scope="module")
 def tiny_msr(msr_root: Path, tmp_path_factory):
     from posenas.datasets.registry import load_dataset
