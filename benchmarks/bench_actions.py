@@ -7,8 +7,9 @@ from-scratch training). A last table answers "does RGB reach RGB-D": MSR Action3
 from 3D poses lifted by the shipped Stage-1 lifter from the Kinect's 2D joints vs from the Kinect's own
 3D joints, both converted to h36m17 and paired frame by frame.
 
-Every model selects its epoch on a validation subject carved from the training subjects; the test split
-is evaluated once, with those weights. Nothing is tuned on test.
+Every model selects its epoch on a validation subject carved from the training subjects (ties in accuracy
+go to the lower validation loss); the test split is evaluated once, with those weights. Nothing is tuned
+on test.
 
     python benchmarks/bench_actions.py                # default budget (about 45-60 min on 2 free cores)
     python benchmarks/bench_actions.py --quick        # smoke run (a minute or two)
