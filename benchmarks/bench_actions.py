@@ -60,19 +60,14 @@ def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool
     return out
 
 
-def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
-    import torch  # noqa: F401
-
-    from posenas.platform.action_data import protocol_split
-    from posenas.platform.baselines import DenseNet, DenseNetConfig
+def _train_seeds(make_model, train, val, test, args, tc) -> dict:
+    """Train one fresh model per seed with the shared TrainConfig; mean test/val accuracy and the per-seed list."""
     from posenas.platform.classify_train import evaluate_classifier, seed_everything, train_classifier
 
-    train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=0.2,
-                                      seed=args.data_seed, cache_dir=cache_dir)
     accs, vals, secs = [], [], 0.0
     for seed in range(args.seeds):
         seed_everything(seed)
-        model = DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET))
+        model = make_model()
         res = train_classifier(model, train, val, replace(tc, seed=seed), progress=False)
         accs.append(evaluate_classifier(model, test)["accuracy"])
         vals.append(res.best_val_acc)
@@ -80,26 +75,26 @@ def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
     return {"test_acc": float(np.mean(accs)), "val_acc": float(np.mean(vals)), "seconds": secs,
             "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
             "per_seed": accs}
+
+
+def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
+    from posenas.platform.action_data import protocol_split
+    from posenas.platform.baselines import DenseNet, DenseNetConfig
+
+    train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=0.2,
+                                      seed=args.data_seed, cache_dir=cache_dir)
+    return _train_seeds(lambda: DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET)),
+                        train, val, test, args, tc)
 
 
 def run_tcn(dataset, protocol, args, tc):
     from posenas.platform.action_data import protocol_split_sequences
     from posenas.platform.baselines import TCN, TCNConfig
-    from posenas.platform.classify_train import evaluate_classifier, seed_everything, train_classifier
 
     train, val, test = protocol_split_sequences(dataset, protocol, frames=TCN_FRAMES, augment_train=args.augment,
                                                 val_fraction=0.2, seed=args.data_seed)
-    accs, vals, secs = [], [], 0.0
-    for seed in range(args.seeds):
-        seed_everything(seed)
-        model = TCN(TCNConfig(num_classes=train.num_classes, in_features=train.features.shape[2]))
-        res = train_classifier(model, train, val, replace(tc, seed=seed), progress=False)
-        accs.append(evaluate_classifier(model, test)["accuracy"])
-        vals.append(res.best_val_acc)
-        secs += res.seconds
-    return {"test_acc": float(np.mean(accs)), "val_acc": float(np.mean(vals)), "seconds": secs,
-            "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
-            "per_seed": accs}
+    return _train_seeds(lambda: TCN(TCNConfig(num_classes=train.num_classes, in_features=train.features.shape[2])),
+                        train, val, test, args, tc)
 
 
 def run_search_row(method, path, fmt, protocol, enc, args, tc, storage):
