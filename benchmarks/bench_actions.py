@@ -62,7 +62,7 @@ def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool
 
 def _train_seeds(make_model, train, val, test, args, tc) -> dict:
     """Train one fresh model per seed with the shared TrainConfig; mean test/val accuracy and the per-seed list."""
-    from posenas.platform.classify_train import evaluate_classifier, seed_everything, train_classifier
+    from posenas.platform.classification.train import evaluate_classifier, seed_everything, train_classifier
 
     accs, vals, secs = [], [], 0.0
     for seed in range(args.seeds):
@@ -78,8 +78,8 @@ def _train_seeds(make_model, train, val, test, args, tc) -> dict:
 
 
 def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
-    from posenas.platform.action_data import protocol_split
-    from posenas.platform.baselines import DenseNet, DenseNetConfig
+    from posenas.platform.encoding.action_data import protocol_split
+    from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=0.2,
                                       seed=args.data_seed, cache_dir=cache_dir)
@@ -88,8 +88,8 @@ def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
 
 
 def run_tcn(dataset, protocol, args, tc):
-    from posenas.platform.action_data import protocol_split_sequences
-    from posenas.platform.baselines import TCN, TCNConfig
+    from posenas.platform.encoding.action_data import protocol_split_sequences
+    from posenas.platform.classification.tcn import TCN, TCNConfig
 
     train, val, test = protocol_split_sequences(dataset, protocol, frames=TCN_FRAMES, augment_train=args.augment,
                                                 val_fraction=0.2, seed=args.data_seed)
@@ -115,8 +115,8 @@ def lifted_vs_kinect(data: Path, args, tc, cache_dir):
     """MSR cross-subject from lifted 3D vs Kinect 3D (both h36m17, same sequences and frames)."""
     from posenas.datasets.msr_action3d import ACTION_NAMES, load_msr_pairs, msr_protocols
     from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
-    from posenas.platform.lifting import load_lifter
-    from posenas.platform.skeleton import convert_confidence_to_h36m, convert_to_h36m
+    from posenas.platform.lifting.inference import load_lifter
+    from posenas.core.skeleton import convert_confidence_to_h36m, convert_to_h36m
 
     root = data / "msr_action3d"
     pairs, faults = load_msr_pairs(root, subset="all")
@@ -140,7 +140,7 @@ def lifted_vs_kinect(data: Path, args, tc, cache_dir):
     for name, seqs in (("Kinect 3D (RGB-D), h36m17", kin), ("lifted from Kinect 2D (RGB path), h36m17", lif)):
         ds = SkeletonDataset(f"msr_pairs_{'lifted' if seqs is lif else 'kinect'}", root, "h36m17", seqs,
                              classes=list(ACTION_NAMES), protocols=msr_protocols(seqs))
-        from posenas.platform.spmf import EncodingConfig
+        from posenas.platform.encoding.spmf import EncodingConfig
 
         out[name] = run_image_model(ds, "cross_subject", EncodingConfig(size=args.size), args, tc, cache_dir)
     return out, {"sequences": len(kin), "lift_seconds": lift_s, "faults": len(faults)}
@@ -183,8 +183,8 @@ def main(argv=None) -> int:
     if args.quick:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment = min(args.augment, 1)
-    from posenas.platform.classify_train import TrainConfig
-    from posenas.platform.spmf import EncodingConfig
+    from posenas.platform.classification.train import TrainConfig
+    from posenas.platform.encoding.spmf import EncodingConfig
 
     tc = TrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
                      num_threads=args.threads)

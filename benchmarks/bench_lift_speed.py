@@ -36,7 +36,7 @@ def make_clips(root: Path, num: int, frames: int, width: int, height: int, fps: 
     import cv2
     from skimage import data
 
-    from posenas.platform.video import write_video
+    from posenas.core.video import write_video
 
     photo = data.astronaut()
     paths = []
@@ -66,13 +66,13 @@ def _median_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]
 
 def _lifter(checkpoint: Optional[Path]):
     """The shipped/given lifter; if none is shipped yet, the default architecture untrained (same cost)."""
-    from posenas.platform.lifting import DEFAULT_CHECKPOINT, Lifter, load_lifter
+    from posenas.platform.lifting.inference import DEFAULT_CHECKPOINT, Lifter, load_lifter
 
     if checkpoint is not None or DEFAULT_CHECKPOINT.is_file():
         lf = load_lifter(checkpoint)
         return lf, str(lf.path)
-    from posenas.platform.lifter.config import LifterConfig
-    from posenas.platform.lifter.models import build_model
+    from posenas.platform.lifting.config import LifterConfig
+    from posenas.platform.lifting.models import build_model
 
     cfg = LifterConfig()
     return Lifter(build_model(cfg).eval(), cfg, {}), "untrained LifterConfig() (no shipped checkpoint yet)"
@@ -92,7 +92,7 @@ def main(
     import ray
     import torch
 
-    from posenas.platform.detect import MediaPipeDetector
+    from posenas.platform.detection.detectors import MediaPipeDetector
     from posenas.platform.extract import collect_videos, run_extract
     from posenas.platform.pipeline import process_video, write_result
 

@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from posenas.platform.lifter.config import LifterConfig, TrainConfig
-    from posenas.platform.lifter.data import load_cmu, load_msr
-    from posenas.platform.lifter.train import save_result, train_lifter
+    from posenas.platform.lifting.config import LifterConfig, TrainConfig
+    from posenas.platform.lifting.data import load_cmu, load_msr
+    from posenas.platform.lifting.train import save_result, train_lifter
 
     torch.set_num_threads(1)
     cmu, msr = DATA / "cmu_mocap", DATA / "msr_action3d"

@@ -9,7 +9,7 @@ import pytest
 
 from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence, Split
 from posenas.errors import PosenasError
-from posenas.platform.action_data import (
+from posenas.platform.encoding.action_data import (
     ActionImages,
     augment_joints,
     build_action_images,
@@ -18,7 +18,7 @@ from posenas.platform.action_data import (
     resample_time,
     split_sequences,
 )
-from posenas.platform.spmf import EncodingConfig
+from posenas.platform.encoding.spmf import EncodingConfig
 
 CFG = EncodingConfig(size=16)
 

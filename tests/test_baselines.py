@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from posenas.platform.action_data import ActionImages, protocol_split, protocol_split_sequences
-from posenas.platform.baselines import TCN, DenseNet, DenseNetConfig, TCNConfig
-from posenas.platform.classify_train import (
+from posenas.platform.encoding.action_data import ActionImages, protocol_split, protocol_split_sequences
+from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
+from posenas.platform.classification.tcn import TCN, TCNConfig
+from posenas.platform.classification.train import (
     TrainConfig,
     _shift,
     evaluate_classifier,
@@ -18,7 +19,7 @@ from posenas.platform.classify_train import (
     to_inputs,
     train_classifier,
 )
-from posenas.platform.spmf import EncodingConfig
+from posenas.platform.encoding.spmf import EncodingConfig
 
 
 @pytest.mark.parametrize("size", [32, 64])
@@ -59,7 +60,7 @@ def test_to_inputs_normalises_images():
 def test_best_val_ties_go_to_the_lower_validation_loss():
     # Two cleanly separated classes: validation accuracy reaches 100 % within a few epochs and stays there
     # while the loss keeps falling, so the earliest 100 % epoch is not the one to keep.
-    from posenas.platform.action_data import ActionSequences
+    from posenas.platform.encoding.action_data import ActionSequences
 
     rng = np.random.default_rng(0)
 

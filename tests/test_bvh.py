@@ -16,7 +16,7 @@ from posenas.datasets.bvh import (
     read_bvh,
 )
 from posenas.errors import DataFormatError
-from posenas.platform.skeleton import get_layout
+from posenas.core.skeleton import get_layout
 
 
 def bvh(hierarchy: str, rows: list[str], frame_time: float = 0.1, frames: int | None = None) -> str:

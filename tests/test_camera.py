@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from posenas.errors import DataFormatError
-from posenas.platform.camera import Camera, look_at, random_camera, synthesize_pairs
+from posenas.core.camera import Camera, look_at, random_camera, synthesize_pairs
 
 
 def _rot(axis: np.ndarray, angle: float) -> np.ndarray:

@@ -13,7 +13,7 @@ from posenas.datasets.bvh import read_bvh
 from posenas.datasets.cmu_mocap import ASF_UNIT, CM, REFERENCE_FRAMES, TEST_SUBJECTS, coarse_label
 from posenas.datasets.registry import detect_format, load_dataset
 from posenas.errors import DataFormatError, PosenasError
-from posenas.platform.skeleton import get_layout
+from posenas.core.skeleton import get_layout
 
 pytestmark = pytest.mark.realdata
 H36M = get_layout("h36m17")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from posenas.errors import PosenasError, UnknownNameError
-from posenas.platform.detect import Detections, MediaPipeDetector, PrecomputedDetector, get_detector
-from posenas.platform.skeleton import get_layout
+from posenas.platform.detection.detectors import Detections, MediaPipeDetector, PrecomputedDetector, get_detector
+from posenas.core.skeleton import get_layout
 
 
 @pytest.fixture(scope="module")

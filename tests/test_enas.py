@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from posenas.errors import DataFormatError
-from posenas.search.child import ChildNet, count_parameters
+from posenas.platform.classification.cellnet import ChildNet, count_parameters
 from posenas.search.controller import Controller, ControllerConfig, Reinforce
 from posenas.search.enas import EnasSearch, RandomSearch, SearchConfig, state_digest
-from posenas.search.genotype import OPS, Cell, Genotype, Node, load_genotype, random_genotype, save_genotype
-from posenas.search.supernet import NetConfig, Supernet
+from posenas.platform.classification.genotype import OPS, Cell, Genotype, Node, load_genotype, random_genotype, save_genotype
+from posenas.platform.classification.cellnet import NetConfig
+from posenas.search.supernet import Supernet
 
 SMALL = NetConfig(channels=8, cells_per_block=1, num_nodes=3, num_classes=4)
 

@@ -39,10 +39,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path):
 def test_eval_of_a_saved_child_on_msr_test_split(msr_root: Path, tmp_path: Path):
     import torch
 
-    from posenas.search.child import ChildNet
+    from posenas.platform.classification.cellnet import ChildNet
     from posenas.search.data import DataSpec, load_splits
-    from posenas.search.genotype import random_genotype
-    from posenas.search.supernet import NetConfig
+    from posenas.platform.classification.genotype import random_genotype
+    from posenas.platform.classification.cellnet import NetConfig
     from posenas.search.tune_search import save_child_checkpoint
 
     spec = DataSpec(str(msr_root), "msr_action3d", "cross_subject", augment_train=0)

@@ -34,7 +34,7 @@ from posenas.datasets.h36m import (
 from posenas.datasets.registry import detect_format
 from posenas.datasets.sequence import Fault
 from posenas.errors import DataFormatError, PosenasError
-from posenas.platform.skeleton import convert_to_h36m
+from posenas.core.skeleton import convert_to_h36m
 
 SUBJECTS = ("S1", "S5", "S9", "S11")
 ACTIONS = ("Directions 1", "TakingPhoto")

@@ -21,7 +21,7 @@ from posenas.datasets.keypoints import (
 )
 from posenas.datasets.registry import detect_format
 from posenas.errors import DataFormatError, PosenasError, UnknownNameError
-from posenas.platform.skeleton import convert_to_h36m, get_layout
+from posenas.core.skeleton import convert_to_h36m, get_layout
 
 
 @pytest.fixture()

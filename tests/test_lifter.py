@@ -1,5 +1,5 @@
 """The 2D->3D lifters: shapes and receptive fields, causality, training on real data, checkpoints,
-the inference API (`posenas.platform.lifting`) and the `posenas lift` command group."""
+the inference API (`posenas.platform.lifting.inference`) and the `posenas lift` command group."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from posenas.errors import DataFormatError, PosenasError
-from posenas.platform.lifter.checkpoint import load_checkpoint, save_checkpoint
-from posenas.platform.lifter.config import LifterConfig, NoiseConfig, TrainConfig
-from posenas.platform.lifter.data import Clip, LifterData, Motion, WindowBank, fixed_views, flip_batch
-from posenas.platform.lifter.models import build_model
-from posenas.platform.lifting import DEFAULT_CHECKPOINT, Lifter, load_lifter
+from posenas.platform.lifting.checkpoint import load_checkpoint, save_checkpoint
+from posenas.platform.lifting.config import LifterConfig, NoiseConfig, TrainConfig
+from posenas.platform.lifting.data import Clip, LifterData, Motion, WindowBank, fixed_views, flip_batch
+from posenas.platform.lifting.models import build_model
+from posenas.platform.lifting.inference import DEFAULT_CHECKPOINT, Lifter, load_lifter
 
 torch.set_num_threads(1)
 SMALL = dict(pose_hidden=32, motion_channels=32)
@@ -129,7 +129,7 @@ def test_shipped_checkpoint_loads_and_lifts():
     assert lifter.info["metrics"]["cmu_exact"]["mpjpe"] < 0.2
     assert DEFAULT_CHECKPOINT.stat().st_size < 10e6
     # a standing figure facing the camera: head above pelvis (y down in camera axes), feet below
-    from posenas.platform.camera import random_camera, synthesize_pairs
+    from posenas.core.camera import random_camera, synthesize_pairs
 
     pose = np.zeros((17, 3))
     pose[[1, 2, 3], 0], pose[[4, 5, 6], 0] = -0.12, 0.12
@@ -181,7 +181,7 @@ def test_fixed_views_share_cameras_between_exact_and_noisy():
 
 @pytest.mark.realdata
 def test_msr_pairs_become_camera_axis_clips(msr_root):
-    from posenas.platform.lifter.data import load_msr
+    from posenas.platform.lifting.data import load_msr
 
     d = load_msr(msr_root, max_sequences=6)
     assert d.real_train and d.val["msr_xsub"]
@@ -194,8 +194,8 @@ def test_msr_pairs_become_camera_axis_clips(msr_root):
 
 @pytest.mark.realdata
 def test_training_on_real_subset_lowers_the_loss(msr_root):
-    from posenas.platform.lifter.data import load_msr
-    from posenas.platform.lifter.train import train_lifter
+    from posenas.platform.lifting.data import load_msr
+    from posenas.platform.lifting.train import train_lifter
 
     data = load_msr(msr_root, max_sequences=24)
     cfg = LifterConfig(arch="two_stream", pose_hidden=64, motion_channels=64)
@@ -222,7 +222,7 @@ def test_lift_group_help_and_train_help():
 
 
 def test_lift_routes_a_path_to_the_video_command(tmp_path):
-    from posenas.platform import lift_cli
+    from posenas.cli import lift as lift_cli
 
     r = _cli(["lift", "video", "--help"])
     assert r.exit_code == 0
@@ -261,8 +261,8 @@ def test_h36m_pairs_become_clips(tmp_path):
     from format_writers import look_at_rt, project_opencv, smooth_motion, videopose_extrinsics, write_h36m_2d, write_h36m_3d
 
     from posenas.datasets.h36m import INTRINSICS
-    from posenas.platform.lifter.data import load_h36m
-    from posenas.platform.normalize import normalize_screen
+    from posenas.platform.lifting.data import load_h36m
+    from posenas.core.normalize import normalize_screen
 
     keep = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]
     eyes = ((4.5, 3.0, 1.5), (4.0, -3.8, 1.6), (-4.2, 3.5, 1.5), (-3.5, -4.0, 1.4))
@@ -292,7 +292,7 @@ def test_h36m_pairs_become_clips(tmp_path):
 
 
 def test_shipped_causal_checkpoint_has_no_look_ahead():
-    from posenas.platform.lifting import CAUSAL_CHECKPOINT
+    from posenas.platform.lifting.inference import CAUSAL_CHECKPOINT
 
     lifter = load_lifter(CAUSAL_CHECKPOINT)
     assert lifter.config.causal and lifter.config.pad == (lifter.receptive_field - 1, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posenas.platform.metrics import (
+from posenas.core.metrics import (
     accuracy,
     auc_pck,
     confusion_matrix,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posenas.platform.normalize import (
+from posenas.core.normalize import (
     bbox_normalize,
     bbox_unnormalize,
     interpolate_missing,

@@ -18,7 +18,7 @@ def make_person_video(path, n: int = 16, blank=BLANK, fps: float = 25.0):
     import cv2
     from skimage import data
 
-    from posenas.platform.video import write_video
+    from posenas.core.video import write_video
 
     crop = cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
     frames = []
@@ -35,9 +35,9 @@ def small_lifter_checkpoint(path):
     """An untrained small two-stream lifter saved as a real checkpoint: tests the plumbing, not accuracy."""
     import torch
 
-    from posenas.platform.lifter.checkpoint import save_checkpoint
-    from posenas.platform.lifter.config import LifterConfig
-    from posenas.platform.lifter.models import build_model
+    from posenas.platform.lifting.checkpoint import save_checkpoint
+    from posenas.platform.lifting.config import LifterConfig
+    from posenas.platform.lifting.models import build_model
 
     torch.manual_seed(0)
     cfg = LifterConfig(filter_widths=(3, 3), pose_hidden=64, motion_channels=32)
@@ -63,7 +63,7 @@ def test_outputs_exist_and_read_back(result):
     import pandas as pd
 
     from posenas.datasets.keypoints import read_keypoints
-    from posenas.platform.video import iter_frames, probe_video
+    from posenas.core.video import iter_frames, probe_video
 
     paths, stats = result["paths"], result["stats"]
     assert stats["frames"] == 16
@@ -160,11 +160,11 @@ def test_cli_lift_video(video, checkpoint, tmp_path):
 
 def test_shipped_lifter_gives_a_plausible_body(video, tmp_path):
     """With the shipped CMU-trained lifter, the 3D upper body has human proportions."""
-    from posenas.platform.lifting import DEFAULT_CHECKPOINT
+    from posenas.platform.lifting.inference import DEFAULT_CHECKPOINT
 
     assert DEFAULT_CHECKPOINT.is_file(), f"the shipped lifter is missing: {DEFAULT_CHECKPOINT}"
     from posenas.datasets.keypoints import read_keypoints
-    from posenas.platform.skeleton import get_layout
+    from posenas.core.skeleton import get_layout
 
     out = lift_video(video, tmp_path, render=False)
     (seq,) = read_keypoints(out["paths"]["npz"])
@@ -179,7 +179,7 @@ def test_shipped_lifter_gives_a_plausible_body(video, tmp_path):
 
 
 def _standing_pose() -> np.ndarray:
-    from posenas.platform.skeleton import get_layout
+    from posenas.core.skeleton import get_layout
 
     xyz = {
         "pelvis": (0, 0, 0), "right_hip": (-0.12, 0, 0), "right_knee": (-0.12, 0.45, 0),
@@ -193,7 +193,7 @@ def _standing_pose() -> np.ndarray:
 
 
 def test_render_3d_panel_and_overlay():
-    from posenas.platform.render import LEFT, RIGHT, compose_frame, draw_pose_3d
+    from posenas.core.render import LEFT, RIGHT, compose_frame, draw_pose_3d
 
     def has(img, colour):
         return (np.abs(img.astype(int) - colour).sum(-1) < 30).sum()

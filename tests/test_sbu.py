@@ -12,7 +12,7 @@ from posenas.datasets import load_dataset
 from posenas.datasets.registry import detect_format
 from posenas.datasets.sbu import CLASS_NAMES, FOLDS, load, read_sbu_file, to_original_units
 from posenas.errors import DataFormatError
-from posenas.platform.skeleton import convert_to_h36m
+from posenas.core.skeleton import convert_to_h36m
 
 ALL_PAIRS = [p for fold in FOLDS.values() for p in fold]
 

@@ -13,8 +13,8 @@ import pytest
 from posenas.errors import PosenasError
 from posenas.search.controller import ControllerConfig
 from posenas.search.enas import SearchConfig, load_state, state_digest
-from posenas.search.genotype import load_genotype
-from posenas.search.supernet import NetConfig
+from posenas.platform.classification.genotype import load_genotype
+from posenas.platform.classification.cellnet import NetConfig
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -104,7 +104,7 @@ def test_outer_hpo_samples_enas_hyperparameters(ray_local, tmp_path: Path):
 
 
 def _images(n: int, classes: int = 3, seed: int = 0):
-    from posenas.platform.action_data import ActionImages
+    from posenas.platform.encoding.action_data import ActionImages
 
     rng = np.random.default_rng(seed)
     y = rng.integers(0, classes, n)
@@ -114,9 +114,9 @@ def _images(n: int, classes: int = 3, seed: int = 0):
 
 
 def test_from_scratch_training_runs_seeds_as_trials_and_checkpoints_reload(ray_local, tmp_path: Path):
-    from posenas.platform.classify_train import evaluate_classifier
+    from posenas.platform.classification.train import evaluate_classifier
     from posenas.search.api import load_child
-    from posenas.search.genotype import random_genotype
+    from posenas.platform.classification.genotype import random_genotype
     from posenas.search.tune_search import run_training
 
     g = random_genotype(3, np.random.default_rng(0))
@@ -133,6 +133,6 @@ def test_from_scratch_training_runs_seeds_as_trials_and_checkpoints_reload(ray_l
 
 
 def _genotype_eq(d: dict, g) -> bool:
-    from posenas.search.genotype import Genotype
+    from posenas.platform.classification.genotype import Genotype
 
     return Genotype.from_dict(d) == g

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from posenas.errors import UnknownNameError
-from posenas.platform.skeleton import (
+from posenas.core.skeleton import (
     H36M17_JOINTS,
     Layout,
     available_layouts,

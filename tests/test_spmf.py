@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posenas.errors import PosenasError
-from posenas.platform.spmf import (
+from posenas.platform.encoding.spmf import (
     EncodingConfig,
     clahe,
     encode_sequence,

@@ -13,7 +13,7 @@ from posenas.datasets import load_dataset
 from posenas.datasets.registry import detect_format
 from posenas.datasets.utkinect import ACTIONS, load, read_joints, read_labels
 from posenas.errors import DataFormatError, PosenasError, UnknownNameError
-from posenas.platform.skeleton import convert_to_h36m, get_layout
+from posenas.core.skeleton import convert_to_h36m, get_layout
 
 
 def _load_quiet(path: Path, **kw):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posenas.errors import DataFormatError, PosenasError
-from posenas.platform.video import iter_frames, list_videos, probe_video, read_image, write_video
+from posenas.core.video import iter_frames, list_videos, probe_video, read_image, write_video
 
 
 def _frames(n: int, h: int = 96, w: int = 128) -> list[np.ndarray]:

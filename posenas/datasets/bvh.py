@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from posenas.errors import DataFormatError
-from posenas.platform.skeleton import Layout, register_layout
+from posenas.core.skeleton import Layout, register_layout
 
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")

@@ -37,7 +37,7 @@ from posenas.datasets.bvh import BvhClip, BvhHierarchy, forward_kinematics, hier
 from posenas.datasets.registry import register_loader
 from posenas.datasets.sequence import Fault, SkeletonDataset, SkeletonSequence, Split
 from posenas.errors import DataFormatError, PosenasError
-from posenas.platform.skeleton import Layout, register_layout
+from posenas.core.skeleton import Layout, register_layout
 
 INDEX_FILE = Path("index") / "cmu-mocap-index.tsv"
 LABELS_GLOB = "subset_labels_*.tsv"

@@ -40,7 +40,7 @@ import numpy as np
 from posenas.datasets.registry import register_loader
 from posenas.datasets.sequence import Fault, SkeletonDataset, SkeletonSequence, Split
 from posenas.errors import DataFormatError, PosenasError
-from posenas.platform.skeleton import convert_to_h36m
+from posenas.core.skeleton import convert_to_h36m
 
 FPS = 50.0
 KEEP_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -193,7 +193,7 @@ def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
 
 def make_camera(index: int, R: np.ndarray | None = None, t: np.ndarray | None = None):
     """posenas Camera of H36M camera `index` (0..3) with extrinsics X_cam = R X_world + t (identity if None)."""
-    from posenas.platform.camera import Camera
+    from posenas.core.camera import Camera
 
     c = INTRINSICS[index]
     return Camera(

@@ -76,7 +76,7 @@ def _safe_id(text: str) -> str:
 def collect_videos(source: str | Path) -> list[VideoItem]:
     """Videos of a folder (recursive; id = relative path without suffix, "/" -> "__") or of a text
     file listing one path per line (relative paths are relative to the list; "#" starts a comment)."""
-    from posenas.platform.video import list_videos
+    from posenas.core.video import list_videos
 
     src = Path(source)
     if not src.exists():
@@ -197,7 +197,7 @@ def run_extract(
     running or `address` is given ("auto" joins a cluster started with `ray start`)."""
     import ray
 
-    from posenas.platform.skeleton import get_layout
+    from posenas.core.skeleton import get_layout
 
     if workers < 1:
         raise PosenasError(f"--workers must be >= 1, got {workers}")

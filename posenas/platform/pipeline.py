@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from posenas.errors import PosenasError
-from posenas.platform.detect import Detections, Detector, get_detector
+from posenas.platform.detection.detectors import Detections, Detector, get_detector
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def resolve_lifter(lifter: Any = None) -> Any:
     """None -> the shipped lifter; a path -> that checkpoint; anything with `.lift` is used as is."""
     if lifter is not None and hasattr(lifter, "lift"):
         return lifter
-    from posenas.platform.lifting import load_lifter
+    from posenas.platform.lifting.inference import load_lifter
 
     return load_lifter(lifter)
 
@@ -63,7 +63,7 @@ def fill_gaps(kp: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Returns (filled keypoints, confidences for the lifter, gap lengths in frames). Interpolated
     joints get FILLED_CONFIDENCE; a joint never seen in the clip stays NaN with confidence 0.
     """
-    from posenas.platform.normalize import interpolate_missing
+    from posenas.core.normalize import interpolate_missing
 
     valid = np.isfinite(kp).all(-1) & (scores > 0)
     filled, gaps = interpolate_missing(np.where(valid[..., None], kp, 0.0), valid)
@@ -154,7 +154,7 @@ def lift_video(
     `keypoint_layout` picks the layout of the written 2D keypoints ("h36m17", "coco17", or None for
     the detector's own, e.g. "mediapipe33"). Returns output paths and the run statistics.
     """
-    from posenas.platform.video import is_image, probe_video
+    from posenas.core.video import is_image, probe_video
 
     video = Path(video)
     probe_video(video)  # fail on a bad file before loading any model
@@ -165,7 +165,7 @@ def lift_video(
     res = process_video(video, det, lift, video_id, progress=progress)
     paths: dict[str, Any] = dict(write_result(res, out, keypoint_layout))
     if render:
-        from posenas.platform.render import render_video
+        from posenas.core.render import render_video
 
         t0 = time.perf_counter()
         suffix = ".png" if is_image(video) else ".mp4"

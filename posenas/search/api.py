@@ -15,8 +15,8 @@ from typing import Any
 
 from posenas.search.data import DataSpec, load_splits, search_arrays
 from posenas.search.enas import SearchConfig
-from posenas.search.genotype import Genotype, load_genotype
-from posenas.search.supernet import NetConfig
+from posenas.platform.classification.genotype import Genotype, load_genotype
+from posenas.platform.classification.cellnet import NetConfig
 
 RUN_FILE = "posenas_run.json"
 
@@ -212,7 +212,7 @@ def load_child(checkpoint: str | Path):
     import torch
 
     from posenas.errors import DataFormatError
-    from posenas.search.child import ChildNet
+    from posenas.platform.classification.cellnet import ChildNet
 
     p = Path(checkpoint)
     if p.is_dir():
@@ -234,7 +234,7 @@ def evaluate_checkpoint(
     checkpoint: str | Path, dataset_path: str | Path | None = None, format: str | None = None, protocol: str | None = None
 ) -> dict[str, Any]:
     """Test-split accuracy, per-class accuracy and confusion of a trained child (data spec from the checkpoint)."""
-    from posenas.platform.classify_train import evaluate_classifier
+    from posenas.platform.classification.train import evaluate_classifier
 
     model, ckpt = load_child(checkpoint)
     spec = DataSpec(**ckpt["data_spec"]) if ckpt.get("data_spec") else None

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from posenas.search.genotype import NUM_CELL_INPUTS, OPS, Cell, Genotype, Node
+from posenas.platform.classification.genotype import NUM_CELL_INPUTS, OPS, Cell, Genotype, Node
 
 
 @dataclass

@@ -32,8 +32,8 @@ class DataSpec:
 def load_splits(spec: DataSpec):
     """(train, val, test) ActionImages for the spec (H7's protocol_split on the loaded dataset)."""
     from posenas.datasets import load_dataset
-    from posenas.platform.action_data import protocol_split
-    from posenas.platform.spmf import EncodingConfig
+    from posenas.platform.encoding.action_data import protocol_split
+    from posenas.platform.encoding.spmf import EncodingConfig
 
     dataset = load_dataset(Path(spec.dataset_path), spec.format)
     # JSON (run file on resume) turns tuples into lists; give tuple fields their type back
@@ -51,7 +51,7 @@ def to_arrays(images) -> tuple[np.ndarray, np.ndarray]:
     Same map as classify_train.to_inputs, so a supernet child and its from-scratch retraining see
     identical inputs.
     """
-    from posenas.platform.classify_train import to_inputs
+    from posenas.platform.classification.train import to_inputs
 
     return to_inputs(images).numpy(), np.asarray(images.labels, dtype=np.int64)
 

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from posenas.search.controller import Controller, ControllerConfig, Reinforce
-from posenas.search.genotype import Genotype, random_genotype
-from posenas.search.supernet import NetConfig, Supernet
+from posenas.platform.classification.genotype import Genotype, random_genotype
+from posenas.platform.classification.cellnet import NetConfig
+from posenas.search.supernet import Supernet
 from posenas.search.workers import Executor, LocalExecutor
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from posenas.search.genotype import NUM_CELL_INPUTS, Cell, Genotype
+from posenas.platform.classification.genotype import NUM_CELL_INPUTS, Cell, Genotype
 
 _OP_COLORS = {
     "sep_conv_3x3": "tab:blue",
@@ -114,7 +114,7 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path, title: str = ""
 
 def write_report(out_dir: str | Path, genotype: Genotype, history: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, str]:
     """genotype.png, curves.png, summary.json (+ genotype.json) under out_dir; returns their paths."""
-    from posenas.search.genotype import save_genotype
+    from posenas.platform.classification.genotype import save_genotype
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def search_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
     from ray import tune
 
     from posenas.search.enas import SearchConfig, load_state, make_search, save_state
-    from posenas.search.genotype import save_genotype
+    from posenas.platform.classification.genotype import save_genotype
     from posenas.search.workers import RayExecutor
 
     sc = SearchConfig.from_dict(config["search"]).with_overrides({k: config[k] for k in HPO_KEYS if k in config})
@@ -83,10 +83,10 @@ def train_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    from posenas.platform.classify_train import TrainConfig, evaluate_classifier, train_classifier
-    from posenas.search.child import ChildNet, count_parameters
-    from posenas.search.genotype import Genotype
-    from posenas.search.supernet import NetConfig
+    from posenas.platform.classification.train import TrainConfig, evaluate_classifier, train_classifier
+    from posenas.platform.classification.cellnet import ChildNet, count_parameters
+    from posenas.platform.classification.genotype import Genotype
+    from posenas.platform.classification.cellnet import NetConfig
 
     seed = int(config["seed"])
     torch.manual_seed(seed)  # the child's initial weights
@@ -116,7 +116,7 @@ def save_child_checkpoint(d: Path, model, genotype, net, spec, classes, metrics,
     """model.pt (weights + everything to rebuild it) and a readable genotype/metrics JSON beside it."""
     import torch
 
-    from posenas.search.genotype import save_genotype
+    from posenas.platform.classification.genotype import save_genotype
 
     torch.save(
         {
@@ -207,7 +207,7 @@ def run_search(
     """
     from ray import tune
 
-    from posenas.search.genotype import load_genotype
+    from posenas.platform.classification.genotype import load_genotype
 
     trainable = tune.with_resources(tune.with_parameters(search_trainable, data=data), search_resources(search_config, trial_cpus))
     storage = _storage(storage_path)

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from posenas.search.genotype import Genotype
-from posenas.search.supernet import NetConfig, Supernet
+from posenas.platform.classification.genotype import Genotype
+from posenas.platform.classification.cellnet import NetConfig
+from posenas.search.supernet import Supernet
 
 Job = tuple[Genotype, np.ndarray]
 

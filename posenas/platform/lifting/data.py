@@ -3,7 +3,7 @@ root-relative 3D targets in camera coordinates (metres, h36m17).
 
 Two kinds of source:
 * 3D motion (CMU mocap BVH, any `SkeletonDataset` of 3D h36m17 joints) seen through random virtual
-  cameras (`posenas.platform.camera`), with detector-like 2D noise; fresh cameras every epoch.
+  cameras (`posenas.core.camera`), with detector-like 2D noise; fresh cameras every epoch.
 * real 2D/3D pairs (MSR Action3D Kinect screen + Real3D, Human3.6M), used as they are.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from posenas.errors import PosenasError
-from posenas.platform.lifter.config import NoiseConfig
-from posenas.platform.skeleton import get_layout
+from posenas.platform.lifting.config import NoiseConfig
+from posenas.core.skeleton import get_layout
 
 H36M = get_layout("h36m17")
 FLIP = H36M.flip_permutation
@@ -114,7 +114,7 @@ def corrupt_2d(
 
 
 def _to_inputs(kp: np.ndarray, dropped: np.ndarray, w: int, h: int) -> np.ndarray:
-    from posenas.platform.normalize import normalize_screen
+    from posenas.core.normalize import normalize_screen
 
     x = normalize_screen(kp.astype(np.float32), w, h).astype(np.float32)
     x[dropped] = 0.0
@@ -134,8 +134,8 @@ def synthesize_clips(
     """`views` virtual-camera clips per segment of `motion`; a camera that puts a joint behind it or the
     pelvis outside the image is redrawn (up to `max_tries`, then the view is skipped). Noise draws come
     from `noise_rng` when given, so the same camera seed gives the same cameras with or without noise."""
-    from posenas.platform.camera import random_camera, synthesize_pairs
-    from posenas.platform.normalize import root_relative
+    from posenas.core.camera import random_camera, synthesize_pairs
+    from posenas.core.normalize import root_relative
 
     r = ranges or CameraRanges()
     clips: list[Clip] = []
@@ -240,8 +240,8 @@ def msr_pair_to_clip(pair: Any) -> Clip:
     frames get confidence 0 and are excluded from losses and metrics through `valid`.
     """
     from posenas.datasets.msr_action3d import ACTION_NAMES, KINECT_320
-    from posenas.platform.normalize import normalize_screen, root_relative
-    from posenas.platform.skeleton import convert_confidence_to_h36m, convert_to_h36m
+    from posenas.core.normalize import normalize_screen, root_relative
+    from posenas.core.skeleton import convert_confidence_to_h36m, convert_to_h36m
 
     xyz = pair.xyz * np.array([1.0, -1.0, 1.0], np.float32)
     y = root_relative(convert_to_h36m(xyz, "msr20")).astype(np.float32)
@@ -286,7 +286,7 @@ def load_h36m(
     """Human3.6M (VideoPose3D npz files) via `posenas.datasets.h36m.load_h36m_pairs`: S1,5,6,7,8 train,
     S9,11 form split 'h36m' (the standard protocol)."""
     from posenas.datasets.h36m import INTRINSICS, load_h36m_pairs
-    from posenas.platform.normalize import normalize_screen, root_relative
+    from posenas.core.normalize import normalize_screen, root_relative
 
     if path_2d is None:
         raise PosenasError("Human3.6M needs both the 3D positions file (--path) and the 2D keypoints file (--path-2d)")

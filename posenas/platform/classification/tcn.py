@@ -1,7 +1,7 @@
 """A temporal convolution network on joint coordinates: the non-image skeleton baseline.
 
 Input (N, T, F) with T fixed by resampling and F = persons * joints * 3 (see
-`posenas.platform.action_data.protocol_split_sequences`). Residual blocks of dilated 1D convolutions over
+`posenas.platform.encoding.action_data.protocol_split_sequences`). Residual blocks of dilated 1D convolutions over
 time (as in Bai et al.'s TCN, non-causal since whole clips are classified), then global average pooling.
 """
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from posenas.platform.lifter.config import LifterConfig, TrainConfig
-from posenas.platform.lifter.data import H36M, LifterData, WindowBank, flip_batch
-from posenas.platform.lifter.models import TwoStreamLifter, build_model, count_parameters
+from posenas.platform.lifting.config import LifterConfig, TrainConfig
+from posenas.platform.lifting.data import H36M, LifterData, WindowBank, flip_batch
+from posenas.platform.lifting.models import TwoStreamLifter, build_model, count_parameters
 
 _BONES = torch.tensor(H36M.bones, dtype=torch.long)
 AUX_WEIGHT = 0.5  # per-stream heads of the two-stream model keep both streams useful on their own
@@ -88,7 +88,7 @@ def train_lifter(
     """
     from tqdm.auto import tqdm
 
-    from posenas.platform.lifter.evaluate import evaluate
+    from posenas.platform.lifting.evaluate import evaluate
 
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
@@ -149,7 +149,7 @@ def train_lifter(
 def save_result(path: str | Path, result: TrainResult, data: LifterData, command: str | None = None,
                 half: bool = False) -> Path:
     """Checkpoint with config, data record, training settings, history and final validation metrics."""
-    from posenas.platform.lifter.checkpoint import save_checkpoint
+    from posenas.platform.lifting.checkpoint import save_checkpoint
 
     meta = {"seconds": result.seconds, "parameters": result.parameters, "history": result.history,
             "command": command, "epochs_run": len(result.history)}

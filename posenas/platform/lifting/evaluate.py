@@ -1,5 +1,5 @@
 """Evaluate a lifter on named splits of clips: MPJPE / P-MPJPE (and the rest of
-`posenas.platform.metrics.pose_metrics`) overall and per group (action / motion type)."""
+`posenas.core.metrics.pose_metrics`) overall and per group (action / motion type)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from posenas.platform.lifter.config import LifterConfig
-from posenas.platform.lifter.data import Clip
+from posenas.platform.lifting.config import LifterConfig
+from posenas.platform.lifting.data import Clip
 
 
 def predict_clips(model: nn.Module, cfg: LifterConfig, clips: list[Clip], progress: bool = False) -> list[np.ndarray]:
     """Lift every clip in full (edge-padded), one forward pass per clip."""
     from tqdm.auto import tqdm
 
-    from posenas.platform.lifting import predict_normalized
+    from posenas.platform.lifting.inference import predict_normalized
 
     return [predict_normalized(model, cfg, c.x, c.conf) for c in tqdm(clips, desc="lift", disable=not progress, leave=False)]
 
@@ -25,7 +25,7 @@ def evaluate_split(
     model: nn.Module, cfg: LifterConfig, clips: list[Clip], by_group: bool = False, progress: bool = False
 ) -> dict[str, Any]:
     """Pose metrics (metres) of one split over frames with a real target; with by_group, a table per group."""
-    from posenas.platform.metrics import pose_error_table, pose_metrics
+    from posenas.core.metrics import pose_error_table, pose_metrics
 
     if not clips:
         raise ValueError("evaluate_split: no clips")

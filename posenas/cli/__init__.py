@@ -23,12 +23,12 @@ app = typer.Typer(
 
 # (module, attribute, name): each module holds a typer.Typer (group) or a function (single command).
 _SUBCOMMANDS: list[tuple[str, str, str]] = [
-    ("posenas.datasets.cli", "app", "data"),
-    ("posenas.platform.lift_cli", "app", "lift"),
-    ("posenas.platform.video_cli", "extract_command", "extract"),
-    ("posenas.search.cli", "search", "search"),
-    ("posenas.search.cli", "train", "train"),
-    ("posenas.search.cli", "evaluate", "eval"),
+    ("posenas.cli.data", "app", "data"),
+    ("posenas.cli.lift", "app", "lift"),
+    ("posenas.cli.extract", "extract_command", "extract"),
+    ("posenas.cli.search", "search", "search"),
+    ("posenas.cli.search", "train", "train"),
+    ("posenas.cli.search", "evaluate", "eval"),
 ]
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from posenas.errors import PosenasError, UnknownNameError
-from posenas.platform.skeleton import convert_confidence_to_h36m, convert_to_h36m, get_layout
+from posenas.core.skeleton import convert_confidence_to_h36m, convert_to_h36m, get_layout
 
 MEDIAPIPE_COMPLEXITIES = (1,)  # the only pose_landmark model shipped in the mediapipe wheel
 
@@ -111,7 +111,7 @@ class Detector(ABC):
 
     def detect_video(self, path: str | Path, progress: bool = False) -> Detections:
         """Decode a video (or one image) and detect in every frame."""
-        from posenas.platform.video import is_image, iter_frames, probe_video
+        from posenas.core.video import is_image, iter_frames, probe_video
 
         info = probe_video(path)
         frames: Iterable[np.ndarray] = iter_frames(path)
@@ -251,13 +251,13 @@ class PrecomputedDetector(Detector):
 
     def detect_video(self, path: str | Path, progress: bool = False) -> Detections:
         """Match keypoints to the video by stem, without decoding (probe only): fast and exact."""
-        from posenas.platform.video import probe_video
+        from posenas.core.video import probe_video
 
         info = probe_video(path)
         seq = self._pick(Path(path).stem)
         n = info.num_frames
         if seq.num_frames != n:  # container counts can be estimates: count decoded frames to be sure
-            from posenas.platform.video import iter_frames
+            from posenas.core.video import iter_frames
 
             n = sum(1 for _ in iter_frames(path))
         det = self._detections(seq, n, info.width, info.height, info.fps)

@@ -36,7 +36,7 @@ def search(
     from posenas.search import api
     from posenas.search.controller import ControllerConfig
     from posenas.search.enas import SearchConfig
-    from posenas.search.supernet import NetConfig
+    from posenas.platform.classification.cellnet import NetConfig
 
     sc = SearchConfig(
         epochs=epochs, workers=workers, gpus_per_worker=gpus_per_worker, seed=seed,
@@ -77,8 +77,8 @@ def train(
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api
     from posenas.search.data import DataSpec, load_splits
-    from posenas.search.genotype import load_genotype
-    from posenas.search.supernet import NetConfig
+    from posenas.platform.classification.genotype import load_genotype
+    from posenas.platform.classification.cellnet import NetConfig
 
     g, meta = load_genotype(genotype)
     net_meta = meta.get("search_config", {}).get("net", {}) if isinstance(meta.get("search_config"), dict) else {}

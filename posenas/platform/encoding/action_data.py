@@ -24,7 +24,7 @@ import numpy as np
 
 from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
 from posenas.errors import PosenasError
-from posenas.platform.spmf import EncodingConfig, encode_sequence
+from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
 CACHE_VERSION = 1
 

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from posenas.platform.skeleton import get_layout
+from posenas.core.skeleton import get_layout
 
 LEFT, RIGHT, CENTRE = (66, 135, 245), (235, 64, 52), (200, 200, 200)  # RGB
 MIN_SCORE = 0.3  # 2D joints less sure than this are not drawn
@@ -126,7 +126,7 @@ def render_video(
     """Write the side-by-side mp4 (or a png when `out` ends in .png: one image); returns frames written."""
     import cv2
 
-    from posenas.platform.video import iter_frames, write_video
+    from posenas.core.video import iter_frames, write_video
 
     frames = render_frames(iter_frames(video), keypoints, scores, layout, poses_3d, pose_layout)
     out = Path(out)

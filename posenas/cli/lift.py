@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from posenas.errors import PosenasError
-from posenas.platform.video_cli import lift_video_command
+from posenas.cli.extract import lift_video_command
 
 VIDEO_COMMAND = "video"
 
@@ -31,7 +31,7 @@ class LiftGroup(TyperGroup):
             if cmd is None:
                 raise PosenasError(
                     f"{args[0]!r} is not a lift sub-command ({', '.join(sorted(self.commands))}) and the video "
-                    "command is unavailable (posenas.platform.video_cli.lift_video_command is missing)")
+                    "command is unavailable (posenas.cli.extract.lift_video_command is missing)")
             return VIDEO_COMMAND, cmd, args
         return super().resolve_command(ctx, args)
 
@@ -48,7 +48,7 @@ app.command(VIDEO_COMMAND, help="Lift the people in a video to 3D (same as `pose
 
 def _load_data(datasets: list[str], paths: list[Path], path_2d: Optional[Path], fps: float,
                max_sequences: Optional[int], extrinsics: Optional[Path] = None):
-    from posenas.platform.lifter.data import LifterData, load_source
+    from posenas.platform.lifting.data import LifterData, load_source
 
     if not datasets:
         raise PosenasError("give at least one --dataset with its --path")
@@ -109,9 +109,9 @@ def train_command(
     threads: int = typer.Option(1, help="torch threads (1 is fastest on a busy 2-core machine)."),
 ) -> None:
     """Train a lifter and save a checkpoint with its config, data record and held-out metrics."""
-    from posenas.platform.lifter.config import LifterConfig, NoiseConfig, TrainConfig
-    from posenas.platform.lifter.evaluate import format_results
-    from posenas.platform.lifter.train import save_result, train_lifter
+    from posenas.platform.lifting.config import LifterConfig, NoiseConfig, TrainConfig
+    from posenas.platform.lifting.evaluate import format_results
+    from posenas.platform.lifting.train import save_result, train_lifter
 
     cfg = LifterConfig(arch=arch, filter_widths=_widths(filter_widths), causal=causal, pose_hidden=pose_hidden,
                        pose_blocks=pose_blocks, motion_channels=motion_channels, dropout=dropout, fusion=fusion,
@@ -146,9 +146,9 @@ def eval_command(
     """Evaluate a checkpoint on the held-out split(s) of the given datasets (MPJPE, P-MPJPE in mm)."""
     import torch
 
-    from posenas.platform.lifter.evaluate import evaluate, format_results
-    from posenas.platform.lifting import load_lifter
-    from posenas.platform.metrics import format_pose_table
+    from posenas.platform.lifting.evaluate import evaluate, format_results
+    from posenas.platform.lifting.inference import load_lifter
+    from posenas.core.metrics import format_pose_table
 
     torch.set_num_threads(threads)
     lifter = load_lifter(checkpoint)

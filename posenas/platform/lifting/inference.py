@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from posenas.platform.lifter.config import LifterConfig
+from posenas.platform.lifting.config import LifterConfig
 
-ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "lifter"
+ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "lifter"
 DEFAULT_CHECKPOINT = ASSET_DIR / "two_stream_cmu.pt"
 # Same model with a causal motion stream: no look-ahead, so live video gets each pose without waiting
 # receptive_field // 2 frames (load_lifter(CAUSAL_CHECKPOINT)).
@@ -31,7 +31,7 @@ def prepare_inputs(
     Missing joints (NaN, or confidence below MIN_CONFIDENCE) become 0 with confidence 0 — the same
     encoding the training data uses for dropped joints — so the model knows not to trust them.
     """
-    from posenas.platform.normalize import normalize_screen
+    from posenas.core.normalize import normalize_screen
 
     kp = np.asarray(kp2d, dtype=np.float32)
     if kp.ndim != 3 or kp.shape[-1] != 2:
@@ -105,7 +105,7 @@ class Lifter:
 def load_lifter(path: str | Path | None = None) -> Lifter:
     """Load a lifter checkpoint (None -> the shipped default in posenas/assets/lifter/)."""
     from posenas.errors import PosenasError
-    from posenas.platform.lifter.checkpoint import load_checkpoint
+    from posenas.platform.lifting.checkpoint import load_checkpoint
 
     p = Path(path) if path is not None else DEFAULT_CHECKPOINT
     if path is None and not p.is_file():

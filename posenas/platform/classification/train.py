@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from posenas.platform import metrics
-from posenas.platform.action_data import ActionImages, ActionSequences
+from posenas.core import metrics
+from posenas.platform.encoding.action_data import ActionImages, ActionSequences
 
 # The fixed affine map uint8 -> float for every model (x/255 - 0.5) / 0.25.
 IMAGE_MEAN = 0.5

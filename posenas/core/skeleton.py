@@ -316,3 +316,44 @@ register_layout(Layout(
 ))
 
 del _names, _parents
+
+
+# --- OpenPose BODY_25 layout ------------------------------------------------------------------
+OPENPOSE25_JOINTS = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+    "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee",
+    "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear", "left_big_toe", "left_small_toe",
+    "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)
+_OPENPOSE25_PARENT = {
+    "nose": "neck", "neck": "mid_hip", "right_shoulder": "neck", "right_elbow": "right_shoulder",
+    "right_wrist": "right_elbow", "left_shoulder": "neck", "left_elbow": "left_shoulder",
+    "left_wrist": "left_elbow", "mid_hip": None, "right_hip": "mid_hip", "right_knee": "right_hip",
+    "right_ankle": "right_knee", "left_hip": "mid_hip", "left_knee": "left_hip", "left_ankle": "left_knee",
+    "right_eye": "nose", "left_eye": "nose", "right_ear": "right_eye", "left_ear": "left_eye",
+    "left_big_toe": "left_ankle", "left_small_toe": "left_big_toe", "left_heel": "left_ankle",
+    "right_big_toe": "right_ankle", "right_small_toe": "right_big_toe", "right_heel": "right_ankle",
+}
+_LIMBS = (
+    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
+)
+OPENPOSE25 = register_layout(Layout(
+    "openpose25",
+    OPENPOSE25_JOINTS,
+    tuple(-1 if _OPENPOSE25_PARENT[n] is None else OPENPOSE25_JOINTS.index(_OPENPOSE25_PARENT[n])
+          for n in OPENPOSE25_JOINTS),
+    "OpenPose BODY_25 (25 joints)",
+    to_h36m={
+        **{n: {n: 1.0} for n in _LIMBS},
+        "pelvis": {"mid_hip": 1.0},
+        "thorax": {"neck": 1.0},
+        "spine": {"mid_hip": 0.5, "neck": 0.5},
+        "neck_nose": {"nose": 1.0},
+        "head": {"left_ear": 0.5, "right_ear": 0.5},
+    },
+    approximations=(
+        "pelvis = MidHip; thorax = Neck (mid-shoulders); spine = midpoint of MidHip and Neck",
+        "neck_nose = nose; head = mid-ears (head centre, not the H36M head top)",
+    ),
+))

@@ -77,7 +77,7 @@ def make_op(name: str, channels: int, bn: BatchNormFactory) -> nn.Module:
     if name == "identity":
         return nn.Identity()
     from posenas.errors import UnknownNameError
-    from posenas.search.genotype import OPS
+    from posenas.platform.classification.genotype import OPS
 
     raise UnknownNameError("operation", name, OPS)
 

@@ -13,8 +13,8 @@ from torch import nn
 
 from posenas import __version__
 from posenas.errors import DataFormatError
-from posenas.platform.lifter.config import LifterConfig
-from posenas.platform.lifter.models import build_model
+from posenas.platform.lifting.config import LifterConfig
+from posenas.platform.lifting.models import build_model
 
 FORMAT = "posenas-lifter/1"
 

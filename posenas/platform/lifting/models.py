@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from posenas.platform.lifter.config import LifterConfig
+from posenas.platform.lifting.config import LifterConfig
 
 
 def _inputs(x: torch.Tensor, conf: torch.Tensor | None, cfg: LifterConfig) -> torch.Tensor:

@@ -1,0 +1,5 @@
+"""`python -m posenas` runs the command line."""
+
+from posenas.cli import main
+
+main()
