@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from posenas.core.registry import Registry
 from posenas.errors import UnknownNameError
 
 
@@ -116,23 +117,21 @@ def convert_confidence_to_h36m(conf: np.ndarray, layout: str | Layout) -> np.nda
     return out
 
 
-_LAYOUTS: dict[str, Layout] = {}
+# Every built-in layout is defined in this module, so lookups never depend on what was imported before.
+_LAYOUTS: Registry[Layout] = Registry("skeleton layout")
 
 
 def register_layout(layout: Layout) -> Layout:
     """Add a layout (e.g. one built from a BVH hierarchy) so it can be looked up by name."""
-    _LAYOUTS[layout.name] = layout
-    return layout
+    return _LAYOUTS.register(layout.name, layout)
 
 
 def get_layout(name: str) -> Layout:
-    if name not in _LAYOUTS:
-        raise UnknownNameError("skeleton layout", name, list(_LAYOUTS))
-    return _LAYOUTS[name]
+    return _LAYOUTS.get(name)
 
 
 def available_layouts() -> list[str]:
-    return sorted(_LAYOUTS)
+    return _LAYOUTS.names()
 
 
 def _tree(pairs: list[tuple[str, str | None]]) -> tuple[tuple[str, ...], tuple[int, ...]]:

@@ -118,28 +118,47 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
         raise DataFormatError(p, "no decodable frame (0 frames, or a corrupt stream)")
 
 
-def write_video(path: str | Path, frames: Iterator[np.ndarray] | list[np.ndarray], fps: float) -> int:
-    """Write RGB uint8 frames to an mp4 (codec mp4v, in every OpenCV build); returns the frame count."""
-    import cv2
+def write_video(path: str | Path, frames: Iterator[np.ndarray] | list[np.ndarray], fps: float,
+                crf: int = 23) -> int:
+    """Write RGB uint8 frames as H.264 (yuv420p) in mp4, which every browser plays; returns the frame count.
+
+    PyAV's wheel carries libx264, so this works offline. Odd frame sizes are padded by one pixel (yuv420p
+    needs even sizes). The file appears only when complete (written beside it, then renamed), so a failed
+    render never leaves a half-written video behind.
+    """
+    import av
+    from fractions import Fraction
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
+    tmp = p.with_name(f".{p.stem}.partial{p.suffix}")
+    rate = Fraction(float(fps) if fps and fps > 0 else 30.0).limit_denominator(1001)
     n = 0
     try:
-        for frame in frames:
-            if writer is None:
-                h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(w), int(h)))
-                if not writer.isOpened():
-                    raise PosenasError(f"{p}: OpenCV cannot write an mp4v video here")
-            writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
-            n += 1
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = None
+            for frame in frames:
+                img = np.ascontiguousarray(frame, dtype=np.uint8)
+                h, w = img.shape[:2]
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=rate)
+                    stream.width, stream.height = w + (w % 2), h + (h % 2)
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "veryfast", "movflags": "+faststart"}
+                if (h, w) != (stream.height, stream.width):
+                    img = np.pad(img[: stream.height, : stream.width],
+                                 ((0, max(0, stream.height - h)), (0, max(0, stream.width - w)), (0, 0)), mode="edge")
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    container.mux(packet)
+                n += 1
+            if stream is not None:
+                for packet in stream.encode():
+                    container.mux(packet)
+        if n == 0:
+            raise PosenasError(f"{p}: no frames to write")
+        tmp.replace(p)
     finally:
-        if writer is not None:
-            writer.release()
-    if n == 0:
-        raise PosenasError(f"{p}: no frames to write")
+        tmp.unlink(missing_ok=True)
     return n
 
 

@@ -328,6 +328,8 @@ def _to_sequence(seq_id: str, path: Path, version: str, joints, conf, zero, extr
         confidence=conf[:, None],
         meta={
             "units": "m" if version == "real3d" else "px",
+            # Real3D is x right, y up, z away from the sensor: a left-handed frame (mirrored Kinect SDK space)
+            **({"handedness": "left"} if version == "real3d" else {}),
             "source": str(path),
             "execution": e,
             "version": version,

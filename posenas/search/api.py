@@ -60,10 +60,6 @@ def _default_name(spec: DataSpec, method: str) -> str:
     return f"{method}_{Path(spec.dataset_path).name}_{spec.protocol}"
 
 
-def _is_local(storage: str) -> bool:
-    return "://" not in storage
-
-
 def search_only(
     dataset_path: str | Path,
     format: str | None = "msr_action3d",
@@ -81,28 +77,37 @@ def search_only(
     encoding: dict[str, Any] | None = None,
     verbose: int = 1,
     callbacks: list | None = None,
+    storage_endpoint: str | None = None,
 ) -> tuple[SearchResult, DataSpec, tuple]:
-    """Run/resume the search and write its report; returns (result, data spec, (train, val, test))."""
+    """Run/resume the search and write its report; returns (result, data spec, (train, val, test)).
+
+    `storage_path` may be a local folder or a URI (s3://bucket/prefix; `storage_endpoint` for an
+    S3-compatible store): the Tune experiment and the run file go there, so `resume` works from any
+    machine that can reach it."""
+    from posenas.core import storage as store
+    from posenas.core.ray_runtime import init_ray
     from posenas.search.report import write_report
-    from posenas.search.tune_search import ensure_ray, run_search
+    from posenas.search.tune_search import run_search
 
     spec = DataSpec(str(Path(dataset_path).expanduser().resolve()), format, protocol, augment_train, val_fraction, data_seed, dict(encoding or {}))
     name = name or _default_name(spec, method)
-    storage = str(storage_path) if not _is_local(str(storage_path)) else str(Path(storage_path).expanduser().resolve())
-    run_file = Path(storage) / name / RUN_FILE if _is_local(storage) else None
+    storage = store.normalize_storage_path(storage_path)
+    run_file = store.join(storage, name, RUN_FILE)
+    store.filesystem(storage, storage_endpoint)  # a bad endpoint fails here, before data or Ray
     sc = search_config or SearchConfig()
-    if resume and run_file is not None and run_file.exists():
-        saved = json.loads(run_file.read_text())  # the interrupted run's settings win: same data, same config
+    if resume and store.exists(run_file, storage_endpoint):
+        saved = json.loads(store.read_text(run_file, storage_endpoint))  # the interrupted run's settings win
         spec = DataSpec(**saved["data_spec"])
         sc = SearchConfig.from_dict(saved["search_config"])
         method, hpo_samples = saved["method"], saved["hpo_samples"]
     train, val, test = load_splits(spec)
     sc = replace(sc, net=replace(sc.net, num_classes=len(train.classes)))
-    if run_file is not None and not resume:
-        run_file.parent.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(json.dumps({"data_spec": spec.to_dict(), "search_config": sc.to_dict(), "method": method, "hpo_samples": hpo_samples}, indent=1))
-    ensure_ray(address)
-    outcome = run_search(sc, search_arrays(train, val), storage, name, method, resume, hpo_samples, callbacks=callbacks, verbose=verbose)
+    if not resume:
+        run = {"data_spec": spec.to_dict(), "search_config": sc.to_dict(), "method": method, "hpo_samples": hpo_samples}
+        store.write_text(run_file, json.dumps(run, indent=1), storage_endpoint)
+    init_ray(address)
+    outcome = run_search(sc, search_arrays(train, val), storage, name, method, resume, hpo_samples, callbacks=callbacks,
+                         verbose=verbose, storage_endpoint=storage_endpoint)
     steps = int(outcome.history[-1]["child_steps"]) if outcome.history else 0
     summary = {
         "title": f"{method} on {Path(spec.dataset_path).name} / {spec.protocol}: shared-weight val acc {outcome.shared_val_acc:.3f}",
@@ -114,7 +119,7 @@ def search_only(
         "data_spec": spec.to_dict(),
         "search_seconds": outcome.seconds,
     }
-    report_dir = Path(storage) / name / "report" if _is_local(storage) else Path("posenas_report") / name
+    report_dir = Path(storage) / name / "report" if not store.is_uri(storage) else Path("posenas_report") / name
     report = write_report(report_dir, outcome.genotype, outcome.history, summary)
     result = SearchResult(
         method=method,
@@ -142,9 +147,12 @@ def train_genotype(
     seeds: int | list[int] = 1,
     address: str | None = None,
     verbose: int = 1,
+    storage_endpoint: str | None = None,
 ):
     """From-scratch training of `genotype`, one Tune trial per seed; returns tune_search.TrainOutcome."""
-    from posenas.search.tune_search import ensure_ray, run_training
+    from posenas.core import storage as store
+    from posenas.core.ray_runtime import init_ray
+    from posenas.search.tune_search import run_training
 
     train, val, test = splits
     if val is None or len(val) == 0:
@@ -154,10 +162,11 @@ def train_genotype(
     tc = train_config.to_dict() if hasattr(train_config, "to_dict") else dict(train_config or {})
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     net = replace(net_config or NetConfig(num_nodes=genotype.num_nodes), num_classes=len(train.classes), num_nodes=genotype.num_nodes)
-    storage = str(storage_path) if not _is_local(str(storage_path)) else str(Path(storage_path).expanduser().resolve())
-    ensure_ray(address)
+    storage = store.normalize_storage_path(storage_path)
+    store.filesystem(storage, storage_endpoint)  # a bad endpoint fails before Ray starts
+    init_ray(address)
     data = {"train": train, "val": val, "test": test, "spec": spec.to_dict()}
-    return run_training(genotype, net, data, tc, storage, name, seed_list, verbose=verbose)
+    return run_training(genotype, net, data, tc, storage, name, seed_list, verbose=verbose, storage_endpoint=storage_endpoint)
 
 
 def search_and_train(
@@ -178,17 +187,19 @@ def search_and_train(
     data_seed: int = 0,
     encoding: dict[str, Any] | None = None,
     verbose: int = 1,
+    storage_endpoint: str | None = None,
 ) -> SearchResult:
     """Search (validation split carved from the training subjects), derive, retrain from scratch per seed,
     evaluate on the protocol's test split. `train_config`: a classify_train.TrainConfig or its dict."""
     result, spec, splits = search_only(
         dataset_path, format, protocol, search_config, storage_path, name, method, address, resume, hpo_samples,
-        augment_train, val_fraction, data_seed, encoding, verbose,
+        augment_train, val_fraction, data_seed, encoding, verbose, storage_endpoint=storage_endpoint,
     )
     net = NetConfig(**result.search_config["net"])
     t0 = time.time()
     outcome = train_genotype(
-        result.genotype, splits, spec, net, train_config, storage_path, f"{Path(result.search_path).name}_train", seeds, address, verbose
+        result.genotype, splits, spec, net, train_config, storage_path, f"{Path(result.search_path).name}_train", seeds, address, verbose,
+        storage_endpoint=storage_endpoint,
     )
     result.val_accs, result.test_accs = outcome.val_accs, outcome.test_accs
     result.train_seconds = time.time() - t0
@@ -208,26 +219,14 @@ def random_search_and_train(*args, **kwargs) -> SearchResult:
 
 
 def load_child(checkpoint: str | Path):
-    """(model in eval mode, checkpoint dict) from a training trial's checkpoint dir or its model.pt."""
-    import torch
-
-    from posenas.errors import DataFormatError
-    from posenas.platform.classification.cellnet import ChildNet
+    """(model in eval mode, checkpoint records) from a training trial's checkpoint dir or its model.pt."""
+    from posenas.platform.classification.checkpoint import load_classifier
 
     p = Path(checkpoint)
     if p.is_dir():
         p = p / "model.pt"
-    if not p.exists():
-        raise DataFormatError(p, "checkpoint not found (expected a training trial's checkpoint dir or model.pt)")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-        genotype = Genotype.from_dict(ckpt["genotype"])
-        model = ChildNet(genotype, NetConfig(**ckpt["net"]))
-        model.load_state_dict(ckpt["state_dict"])
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise DataFormatError(p, f"not a posenas child checkpoint: {e}") from None
-    model.eval()
-    return model, ckpt
+    loaded = load_classifier(p)
+    return loaded.model, loaded.checkpoint
 
 
 def evaluate_checkpoint(
@@ -237,7 +236,8 @@ def evaluate_checkpoint(
     from posenas.platform.classification.train import evaluate_classifier
 
     model, ckpt = load_child(checkpoint)
-    spec = DataSpec(**ckpt["data_spec"]) if ckpt.get("data_spec") else None
+    saved = (ckpt.data or {}).get("spec")
+    spec = DataSpec(**saved) if saved else None
     if spec is None and dataset_path is None:
         from posenas.errors import PosenasError
 
@@ -251,14 +251,10 @@ def evaluate_checkpoint(
     if protocol is not None:
         spec = replace(spec, protocol=protocol)
     _, _, test = load_splits(spec)
-    if list(test.classes) != list(ckpt["classes"]):
+    if list(test.classes) != list(ckpt.classes):
         from posenas.errors import PosenasError
 
-        raise PosenasError(f"the test split's classes differ from the checkpoint's ({len(test.classes)} vs {len(ckpt['classes'])})")
+        raise PosenasError(f"the test split's classes differ from the checkpoint's ({len(test.classes)} vs {len(ckpt.classes)})")
     ev = evaluate_classifier(model, test)
     return {"accuracy": float(ev["accuracy"]), "per_class": ev["per_class"], "confusion": ev["confusion"],
-            "classes": list(test.classes), "num_samples": int(ev["num_samples"]), "genotype": ckpt["genotype"]}
-
-
-def genotype_from_file(path: str | Path) -> Genotype:
-    return load_genotype(path)[0]
+            "classes": list(test.classes), "num_samples": int(ev["num_samples"]), "genotype": ckpt.config.get("genotype")}

@@ -24,6 +24,7 @@ class DataSpec:
     val_fraction: float = 0.2
     seed: int = 0
     encoding: dict[str, Any] = field(default_factory=dict)  # EncodingConfig fields
+    space: str = "canonical"  # pose space of the images (posenas.platform.encoding.pose_space)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,7 +42,8 @@ def load_splits(spec: DataSpec):
     fixed = {k: tuple(v) if isinstance(getattr(defaults, k, None), tuple) and isinstance(v, list) else v for k, v in spec.encoding.items()}
     enc = EncodingConfig(**fixed)
     return protocol_split(
-        dataset, spec.protocol, enc, augment_train=spec.augment_train, val_fraction=spec.val_fraction, seed=spec.seed
+        dataset, spec.protocol, enc, augment_train=spec.augment_train, val_fraction=spec.val_fraction, seed=spec.seed,
+        space=spec.space,
     )
 
 

@@ -24,9 +24,10 @@ import numpy as np
 
 from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
 from posenas.errors import PosenasError
+from posenas.platform.encoding.pose_space import to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the pose space is part of the key
 
 
 # --- containers ---------------------------------------------------------------------------------
@@ -209,8 +210,14 @@ def augment_joints(joints: np.ndarray, rng: np.random.Generator, cfg: AugmentCon
     return (((x - centre) @ rot.T) * scale + centre).astype(np.float32)
 
 
-def _copies(seq: SkeletonSequence, augment: int, seed: int, index: int, cfg: AugmentConfig) -> list[tuple[str, np.ndarray]]:
-    base = clean_joints(seq)
+def sequence_joints(seq: SkeletonSequence, space: str = "canonical") -> np.ndarray:
+    """A sequence's clean 3D joints in the action models' pose space (see `pose_space`)."""
+    return to_pose_space(clean_joints(seq), seq.layout, space, left_handed=seq.meta.get("handedness") == "left")
+
+
+def _copies(seq: SkeletonSequence, augment: int, seed: int, index: int, cfg: AugmentConfig,
+            space: str = "canonical") -> list[tuple[str, np.ndarray]]:
+    base = sequence_joints(seq, space)
     out = [(seq.seq_id, base)]
     if augment and base.shape[0] >= 2:
         rng = np.random.default_rng([seed, index])
@@ -260,7 +267,7 @@ def build_action_images(dataset: SkeletonDataset, config: EncodingConfig, augmen
                         sequences: Sequence[SkeletonSequence] | None = None,
                         label_map: dict[int, int] | None = None, classes: list[str] | None = None,
                         augment_config: AugmentConfig = AugmentConfig(), cache_dir: str | Path | None = None,
-                        use_cache: bool = True, tag: str = "all") -> ActionImages:
+                        use_cache: bool = True, tag: str = "all", space: str = "canonical") -> ActionImages:
     """Encode sequences (default: the whole dataset) plus `augment` random copies of each.
 
     Give `label_map`/`classes` to label a protocol's part; without them the labels are the actions
@@ -275,13 +282,13 @@ def build_action_images(dataset: SkeletonDataset, config: EncodingConfig, augmen
         if _action_key(s) not in label_map:
             raise PosenasError(f"sequence {s.seq_id}: action {s.action} is not one of the protocol's classes")
     payload = {"config": config.to_dict(), "augment": augment, "seed": seed, "aug": asdict(augment_config),
-               "labels": sorted(label_map.items()), "kind": "images"}
+               "labels": sorted(label_map.items()), "kind": "images", "space": space}
     path = _cache_path(cache_dir, use_cache, dataset, tag, _cache_key(dataset, seqs, payload))
 
     def build() -> dict[str, np.ndarray]:
         imgs, labels, ids, subj = [], [], [], []
         for i, s in enumerate(seqs):
-            for sid, joints in _copies(s, augment, seed, i, augment_config):
+            for sid, joints in _copies(s, augment, seed, i, augment_config, space):
                 imgs.append(encode_sequence(joints, seq_id=sid, config=config))
                 labels.append(label_map[_action_key(s)])
                 ids.append(sid)
@@ -297,7 +304,8 @@ def build_action_images(dataset: SkeletonDataset, config: EncodingConfig, augmen
 def protocol_split(dataset: SkeletonDataset, protocol: str, config: EncodingConfig, augment_train: int = 0,
                    val_fraction: float = 0.2, val_subjects: Sequence[int] | None = None, seed: int = 0,
                    augment_config: AugmentConfig = AugmentConfig(), cache_dir: str | Path | None = None,
-                   use_cache: bool = True) -> tuple[ActionImages, ActionImages | None, ActionImages]:
+                   use_cache: bool = True, space: str = "canonical"
+                   ) -> tuple[ActionImages, ActionImages | None, ActionImages]:
     """(train, val, test) action images of a protocol; val is None when val_fraction=0 and no val_subjects.
 
     Only the train part gets `augment_train` random copies; val and test are the plain sequences.
@@ -306,7 +314,7 @@ def protocol_split(dataset: SkeletonDataset, protocol: str, config: EncodingConf
 
     def build(seqs, aug, part):
         return build_action_images(dataset, config, aug, seed, seqs, parts.label_map, parts.classes,
-                                   augment_config, cache_dir, use_cache, tag=f"{protocol}-{part}")
+                                   augment_config, cache_dir, use_cache, tag=f"{protocol}-{part}", space=space)
 
     train = build(parts.train, augment_train, "train")
     val = build(parts.val, 0, "val") if parts.val else None
@@ -337,7 +345,7 @@ def sequence_features(joints: np.ndarray, frames: int, seq_id: str = "<array>") 
 
 def protocol_split_sequences(dataset: SkeletonDataset, protocol: str, frames: int = 32, augment_train: int = 0,
                              val_fraction: float = 0.2, val_subjects: Sequence[int] | None = None, seed: int = 0,
-                             augment_config: AugmentConfig = AugmentConfig()
+                             augment_config: AugmentConfig = AugmentConfig(), space: str = "canonical"
                              ) -> tuple[ActionSequences, ActionSequences | None, ActionSequences]:
     """The same train/val/test parts as `protocol_split`, as fixed-length joint sequences (cheap, not cached)."""
     parts = split_sequences(dataset, protocol, val_fraction, val_subjects, seed)
@@ -345,7 +353,7 @@ def protocol_split_sequences(dataset: SkeletonDataset, protocol: str, frames: in
     def build(seqs, aug):
         feats, labels, ids, subj = [], [], [], []
         for i, s in enumerate(seqs):
-            for sid, joints in _copies(s, aug, seed, i, augment_config):
+            for sid, joints in _copies(s, aug, seed, i, augment_config, space):
                 feats.append(sequence_features(joints, frames, sid))
                 labels.append(parts.label_map[_action_key(s)])
                 ids.append(sid)

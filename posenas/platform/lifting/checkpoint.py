@@ -1,6 +1,5 @@
-"""Checkpoints that carry everything needed to trust and reuse a lifter: the architecture config, the
-data it was trained on (dataset, path, protocol, subjects), the training settings and its validation
-metrics, next to the weights. Plain dicts and tensors only, so `torch.load(weights_only=True)` reads them."""
+"""Lifter checkpoints in the one posenas format (`posenas.core.checkpoint`): kind "lifter", family = the
+arch, the LifterConfig, input layout h36m17 pixels and the output space, next to the training records."""
 
 from __future__ import annotations
 
@@ -8,15 +7,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from posenas import __version__
-from posenas.errors import DataFormatError
+from posenas.core.checkpoint import Checkpoint, count_parameters, read_checkpoint, save_checkpoint as _save
+from posenas.errors import DataFormatError, PosenasError
 from posenas.platform.lifting.config import LifterConfig
 from posenas.platform.lifting.models import build_model
 
-FORMAT = "posenas-lifter/1"
+# What every lifter maps from and to; recorded in each checkpoint so a pipeline can check it.
+LIFTER_SPACE = {
+    "input": "h36m17 2D pixels + confidence, normalised by image size",
+    "output": "h36m17 3D metres, root-relative (pelvis = 0), camera axes x right, y down, z forward",
+    "name": "camera_root_relative",
+}
 
 
 @dataclass
@@ -25,10 +28,12 @@ class LifterCheckpoint:
 
     model: nn.Module
     config: LifterConfig
+    name: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, Any] = field(default_factory=dict)
 
 
 def save_checkpoint(
@@ -40,50 +45,29 @@ def save_checkpoint(
     train: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
     half: bool = False,
+    name: str | None = None,
 ) -> Path:
-    """Write a checkpoint; `half=True` stores float weights as float16 (half the size, for shipping)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
-        for k, v in model.state_dict().items()
-    }
-    payload = {
-        "format": FORMAT,
-        "posenas_version": __version__,
-        "config": config.to_dict(),
-        "state_dict": state,
-        "data": data or {},
-        "metrics": metrics or {},
-        "train": train or {},
-        "meta": meta or {},
-    }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    """Write a lifter checkpoint; `half=True` stores float weights as float16 (half the size, for shipping)."""
+    ck = Checkpoint(
+        kind="lifter", family=config.arch, name=name or Path(path).stem, config=config.to_dict(),
+        state_dict=model.state_dict(), layout="h36m17", space=dict(LIFTER_SPACE), data=data or {},
+        metrics=metrics or {}, train=train or {}, meta=meta or {}, parameters=count_parameters(model),
+    )
+    return _save(path, ck, half=half)
 
 
 def load_checkpoint(path: str | Path) -> LifterCheckpoint:
-    """Read a checkpoint written by `save_checkpoint`; a missing or foreign file raises DataFormatError."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "lifter checkpoint not found")
+    """Read a lifter checkpoint; missing, corrupt, foreign or non-lifter files raise DataFormatError."""
+    ck = read_checkpoint(path, kind="lifter")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise DataFormatError(path, f"not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataFormatError(path, f"not a posenas lifter checkpoint (expected format {FORMAT!r})", field="format")
-    config = LifterConfig.from_dict(payload["config"])
+        config = LifterConfig.from_dict(ck.config)
+    except (PosenasError, TypeError) as exc:
+        raise DataFormatError(path, f"lifter config is invalid: {exc}", field="config") from None
     model = build_model(config)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(ck.state_dict)
     except RuntimeError as exc:
-        raise DataFormatError(path, f"weights do not match the stored config: {exc}", field="state_dict") from None
+        raise DataFormatError(path, f"weights do not match the stored config: {str(exc)[:300]}", field="state_dict") from None
     model.eval()
-    return LifterCheckpoint(
-        model=model, config=config, data=payload.get("data", {}), metrics=payload.get("metrics", {}),
-        train=payload.get("train", {}), meta=payload.get("meta", {}),
-    )
+    return LifterCheckpoint(model=model, config=config, name=ck.name, data=ck.data, metrics=ck.metrics,
+                            train=ck.train, meta=ck.meta, records=ck.records())

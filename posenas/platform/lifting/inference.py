@@ -88,6 +88,7 @@ class Lifter:
     info: dict[str, Any]
     path: Path | None = None
     max_frames_per_pass: int = 2048
+    name: str = "lifter"  # model id (the checkpoint's name)
 
     @property
     def receptive_field(self) -> int:
@@ -111,5 +112,5 @@ def load_lifter(path: str | Path | None = None) -> Lifter:
     if path is None and not p.is_file():
         raise PosenasError(f"the shipped lifter checkpoint is missing ({p}); reinstall posenas or pass a path")
     ck = load_checkpoint(p)
-    info = {"data": ck.data, "metrics": ck.metrics, "train": ck.train, "meta": ck.meta}
-    return Lifter(model=ck.model, config=ck.config, info=info, path=p)
+    info = {"data": ck.data, "metrics": ck.metrics, "train": ck.train, "meta": ck.meta, "records": ck.records}
+    return Lifter(model=ck.model, config=ck.config, info=info, path=p, name=ck.name)

@@ -1,0 +1,86 @@
+"""The pose space action models learn in, so a classifier sees the same kind of poses in training (Kinect
+3D from the datasets) and in the pipeline (3D lifted from video).
+
+"canonical": h36m17 joints in metres, pelvis at the origin in every frame, rotated once per person and clip
+so that the body's mean up direction (pelvis -> thorax) is +y and its mean left direction (right -> left hip
+and shoulder) is +x; z = x cross y is then the direction the body faces (right-handed). Left-handed sources
+(MSR Action3D's Real3D files) are mirrored into a right-handed frame first, or every left and right would
+swap. "native": the source's own layout and axes, as the loaders give them (the old behaviour).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posenas.core.skeleton import convert_to_h36m
+from posenas.errors import PosenasError
+
+POSE_SPACES = ("canonical", "native")
+
+# Recorded in every action checkpoint; the pipeline checks it against what it feeds the classifier.
+CANONICAL_SPACE = {
+    "name": "canonical",
+    "layout": "h36m17",
+    "units": "metres",
+    "root": "pelvis at the origin in every frame",
+    "axes": "x = body left, y = body up, z = facing direction (right-handed); one rotation per person and clip",
+}
+
+_PELVIS, _RHIP, _LHIP, _THORAX, _LSHOULDER, _RSHOULDER = 0, 1, 4, 8, 11, 14
+
+
+def space_record(space: str, layout: str) -> dict:
+    """What a checkpoint stores about its input space."""
+    if space == "canonical":
+        return dict(CANONICAL_SPACE)
+    if space == "native":
+        return {"name": "native", "layout": layout, "axes": "as the dataset's loader gives them"}
+    raise PosenasError(f"unknown pose space {space!r}; available: {', '.join(POSE_SPACES)}")
+
+
+def _unit(v: np.ndarray) -> np.ndarray | None:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-9 and np.isfinite(n) else None
+
+
+def canonical_rotation(h36m: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) root-relative h36m17 joints of one person -> 3x3 rotation R (rows = body left, up, facing)."""
+    up = _unit(np.nanmean(h36m[:, _THORAX] - h36m[:, _PELVIS], axis=0))
+    across = np.nanmean((h36m[:, _LHIP] - h36m[:, _RHIP]) + (h36m[:, _LSHOULDER] - h36m[:, _RSHOULDER]), axis=0)
+    if up is None:
+        return np.eye(3)
+    left = _unit(across - np.dot(across, up) * up)
+    if left is None:
+        return np.eye(3)
+    facing = np.cross(left, up)
+    return np.stack([left, up, facing])
+
+
+def canonical_pose(joints: np.ndarray, layout: str, left_handed: bool = False) -> np.ndarray:
+    """(T, P, J, 3) joints of any registered layout -> (T, P, 17, 3) float32 in the canonical space.
+
+    Persons never seen (all NaN) stay NaN. `left_handed` mirrors x first (MSR Real3D).
+    """
+    x = np.asarray(joints, dtype=np.float64)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise PosenasError(f"canonical_pose: expected (T, persons, joints, 3) 3D joints, got shape {x.shape}")
+    h = convert_to_h36m(x, layout) if layout != "h36m17" else x.copy()
+    if left_handed:
+        h[..., 0] = -h[..., 0]
+    h = h - h[:, :, _PELVIS : _PELVIS + 1]
+    out = np.full(h.shape, np.nan)
+    for p in range(h.shape[1]):
+        track = h[:, p]
+        if not np.isfinite(track).any():
+            continue
+        out[:, p] = track @ canonical_rotation(track).T
+    return out.astype(np.float32)
+
+
+def to_pose_space(joints: np.ndarray, layout: str, space: str, left_handed: bool = False) -> np.ndarray:
+    """Joints as the action model of `space` wants them ("native" returns them unchanged)."""
+    if space == "native":
+        return np.asarray(joints, dtype=np.float32)
+    if space == "canonical":
+        return canonical_pose(joints, layout, left_handed)
+    raise PosenasError(f"unknown pose space {space!r}; available: {', '.join(POSE_SPACES)}")
