@@ -2,7 +2,7 @@
 
 Rows (per dataset / protocol): DenseNet on Enhanced-SPMF, SPMF and joint images (the same CNN on three
 encodings), a TCN on the joint coordinates, and — where the search is run — the ENAS-found cell network
-and the random-search baseline (posenas.search.api, same data spec and the same TrainConfig for the
+and the random-search baseline (posenas.search.api, same data spec and the same ClassifierTrainConfig for the
 from-scratch training). A last table answers "does RGB reach RGB-D": MSR Action3D cross-subject classified
 from 3D poses lifted by the shipped Stage-1 lifter from the Kinect's 2D joints vs from the Kinect's own
 3D joints, both converted to h36m17 and paired frame by frame.
@@ -61,7 +61,7 @@ def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool
 
 
 def _train_seeds(make_model, train, val, test, args, tc) -> dict:
-    """Train one fresh model per seed with the shared TrainConfig; mean test/val accuracy and the per-seed list."""
+    """Train one fresh model per seed with the shared ClassifierTrainConfig; mean test/val accuracy and the per-seed list."""
     from posenas.platform.classification.train import evaluate_classifier, seed_everything, train_classifier
 
     accs, vals, secs = [], [], 0.0
@@ -183,11 +183,11 @@ def main(argv=None) -> int:
     if args.quick:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment = min(args.augment, 1)
-    from posenas.platform.classification.train import TrainConfig
+    from posenas.platform.classification.train import ClassifierTrainConfig
     from posenas.platform.encoding.spmf import EncodingConfig
 
-    tc = TrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
-                     num_threads=args.threads)
+    tc = ClassifierTrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
+                               num_threads=args.threads)
     tmp = tempfile.TemporaryDirectory(prefix="bench_actions_")
     cache_dir = args.cache_dir or Path(tmp.name) / "cache"
     storage = Path(tmp.name) / "search"

@@ -24,9 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from posenas.platform.lifting.config import ARCHS
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("POSENAS_DATA", REPO.parent / "shared" / "data"))
-ARCHS = ("pose", "motion", "two_stream")
 SPLITS = ("cmu_exact", "cmu_noisy", "msr_xsub")
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from posenas.platform.lifting.config import LifterConfig, TrainConfig
+    from posenas.platform.lifting.config import LifterConfig, LifterTrainConfig
     from posenas.platform.lifting.data import load_cmu, load_msr
     from posenas.platform.lifting.train import save_result, train_lifter
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     data = load_cmu(cmu, max_sequences=max_seq).extend(load_msr(msr, max_sequences=max_seq))
     widths = tuple(int(w) for w in args.filter_widths.split(","))
-    tcfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=1e-3, lr_decay=0.1 ** (1 / epochs),
+    tcfg = LifterTrainConfig(epochs=epochs, batch_size=args.batch_size, lr=1e-3, lr_decay=0.1 ** (1 / epochs),
                        seed=args.seed, threads=1)
     rows = {}
     for arch in args.archs.split(","):

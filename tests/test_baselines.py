@@ -12,7 +12,7 @@ from posenas.platform.encoding.action_data import ActionImages, protocol_split, 
 from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 from posenas.platform.classification.tcn import TCN, TCNConfig
 from posenas.platform.classification.train import (
-    TrainConfig,
+    ClassifierTrainConfig,
     _shift,
     evaluate_classifier,
     seed_everything,
@@ -72,7 +72,7 @@ def test_best_val_ties_go_to_the_lower_validation_loss():
     train, val = part(40), part(10)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2))
-    cfg = TrainConfig(epochs=12, batch_size=8, lr=0.05, warmup_epochs=0, label_smoothing=0.0, seed=0)
+    cfg = ClassifierTrainConfig(epochs=12, batch_size=8, lr=0.05, warmup_epochs=0, label_smoothing=0.0, seed=0)
     res = train_classifier(model, train, val, cfg, progress=False)
     accs = [h["val_acc"] for h in res.history]
     tied = [h for h in res.history if h["val_acc"] == max(accs)]
@@ -100,7 +100,7 @@ def test_trainer_loss_falls_and_selects_best_val(tiny_msr):
     _, (train, val, test) = tiny_msr
     seed_everything(0)
     model = _tiny_densenet(train.num_classes)
-    cfg = TrainConfig(epochs=10, batch_size=32, lr=5e-3, warmup_epochs=0, seed=0, num_threads=1)
+    cfg = ClassifierTrainConfig(epochs=10, batch_size=32, lr=5e-3, warmup_epochs=0, seed=0, num_threads=1)
     res = train_classifier(model, train, val, cfg, progress=False)
     losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < 0.8 * losses[0]
@@ -109,7 +109,10 @@ def test_trainer_loss_falls_and_selects_best_val(tiny_msr):
     assert evaluate_classifier(model, val)["accuracy"] == pytest.approx(res.best_val_acc)
     ev = evaluate_classifier(model, test)
     assert ev["confusion"].shape == (8, 8) and ev["confusion"].sum() == len(test)
-    assert ev["per_class"].shape == (8,) and 0.0 <= ev["accuracy"] <= 1.0
+    assert ev["per_class"].shape == (8,)
+    # the accuracy is the confusion matrix's diagonal over all test images, and agrees with the predictions
+    assert ev["accuracy"] == pytest.approx(np.trace(ev["confusion"]) / len(test))
+    assert ev["accuracy"] == pytest.approx(float(np.mean(ev["predictions"] == test.labels)))
     assert ev["accuracy"] > 1.5 / 8  # above chance after a few epochs on real data
 
 
@@ -117,7 +120,7 @@ def test_trainer_loss_falls_and_selects_best_val(tiny_msr):
 def test_trainer_is_deterministic_with_a_seed(tiny_msr):
     _, (train, _, _) = tiny_msr
     small = train.subset(np.arange(48))
-    cfg = TrainConfig(epochs=2, batch_size=16, seed=3, num_threads=1)
+    cfg = ClassifierTrainConfig(epochs=2, batch_size=16, seed=3, num_threads=1)
     runs = []
     for _ in range(2):
         seed_everything(3)
@@ -134,7 +137,7 @@ def test_trainer_runs_tcn_on_sequences(tiny_msr):
     seed_everything(0)
     model = TCN(TCNConfig(num_classes=train.num_classes, in_features=train.features.shape[2], channels=(32, 32),
                           dilations=(1, 2)))
-    res = train_classifier(model, train, None, TrainConfig(epochs=8, lr=3e-3, warmup_epochs=0, num_threads=1), progress=False)
+    res = train_classifier(model, train, None, ClassifierTrainConfig(epochs=8, lr=3e-3, warmup_epochs=0, num_threads=1), progress=False)
     losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < 0.8 * losses[0] and res.best_val_acc is None and res.best_epoch == 8
     assert evaluate_classifier(model, test)["accuracy"] > 1.5 / 8

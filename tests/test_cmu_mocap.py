@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -174,9 +173,3 @@ def test_broken_files_in_a_folder_become_faults(cmu_root: Path, tmp_path: Path):
     with pytest.raises(DataFormatError) as e:
         load_dataset(tmp_path / "16_09.bvh", "cmu_mocap")
     assert e.value.line == len(lines)
-
-
-def test_whole_folder_loads_in_seconds(cmu_root: Path):
-    t = time.perf_counter()
-    load_dataset(cmu_root, "cmu_mocap", fps=30)
-    assert time.perf_counter() - t < 15.0  # ~1 s on an idle core; generous for a shared CI box

@@ -9,11 +9,10 @@ import pytest
 
 from posenas.errors import PosenasError
 from posenas.platform.extract import ERRORS_FILE, _pool_cpus, collect_videos, run_extract
-from test_pipeline import make_person_video, small_lifter_checkpoint
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory):
+def videos(make_person_video, tmp_path_factory):
     root = tmp_path_factory.mktemp("videos")
     make_person_video(root / "walk.mp4", n=8, blank=())
     make_person_video(root / "sub" / "jump.mp4", n=6, blank=(2,))
@@ -46,7 +45,7 @@ def test_pool_leaves_a_cpu_for_reads():
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_extract_end_to_end_and_resume(ray_local, videos, tmp_path):
+def test_extract_end_to_end_and_resume(ray_local, videos, small_lifter_checkpoint, tmp_path):
     import pandas as pd
 
     from posenas.datasets.keypoints import read_keypoints
@@ -82,7 +81,7 @@ def test_extract_end_to_end_and_resume(ray_local, videos, tmp_path):
     from posenas.cli import app
 
     (out / "walk.parquet").unlink()
-    r = CliRunner().invoke(app, ["extract", "--input", str(videos), "--output", str(out), "-c", str(ckpt)])
+    r = CliRunner().invoke(app, ["extract", "--input", str(videos), "--out", str(out), "-c", str(ckpt)])
     assert r.exit_code == 1, r.output  # some videos failed
     summary = json.loads((out / "_summary.json").read_text())
     assert (summary["done"], summary["skipped"], summary["failed"], summary["frames"]) == (1, 1, 1, 8)

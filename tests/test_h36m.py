@@ -7,14 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from format_writers import (
-    look_at_rt,
-    project_opencv,
-    smooth_motion,
-    videopose_extrinsics,
-    write_h36m_2d,
-    write_h36m_3d,
-)
 
 from posenas.datasets import load_dataset
 from posenas.datasets.h36m import (
@@ -42,22 +34,22 @@ EYES = ((4.5, 3.0, 1.5), (4.0, -3.8, 1.6), (-4.2, 3.5, 1.5), (-3.5, -4.0, 1.4))
 
 
 @pytest.fixture(scope="module")
-def h36m(tmp_path_factory):
+def h36m(writers, tmp_path_factory):
     """data_3d_h36m.npz, data_2d_h36m_gt.npz (projected with OpenCV) and a VideoPose3D-style extrinsics JSON."""
     root = tmp_path_factory.mktemp("h36m")
     rng = np.random.default_rng(0)
     pos3d, pos2d, ext, rts = {}, {}, {}, {}
     for si, s in enumerate(SUBJECTS):
-        rts[s] = [look_at_rt(np.add(eye, 0.05 * si), (0.0, 0.0, 1.0)) for eye in EYES]
-        ext[s] = [videopose_extrinsics(R, t) for R, t in rts[s]]
+        rts[s] = [writers.look_at_rt(np.add(eye, 0.05 * si), (0.0, 0.0, 1.0)) for eye in EYES]
+        ext[s] = [writers.videopose_extrinsics(R, t) for R, t in rts[s]]
         pos3d[s], pos2d[s] = {}, {}
         for a in ACTIONS:
-            world = smooth_motion(rng, 30 + si, 32, centre=(0.2, -0.1, 1.0)).astype(np.float32)
+            world = writers.smooth_motion(rng, 30 + si, 32, centre=(0.2, -0.1, 1.0)).astype(np.float32)
             pos3d[s][a] = world
-            pos2d[s][a] = [project_opencv(world[:, KEEP_17].astype(np.float64), R, t, INTRINSICS[c]).astype(np.float32)
+            pos2d[s][a] = [writers.project_opencv(world[:, KEEP_17].astype(np.float64), R, t, INTRINSICS[c]).astype(np.float32)
                            for c, (R, t) in enumerate(rts[s])]
-    write_h36m_3d(root / "data_3d_h36m.npz", pos3d)
-    write_h36m_2d(root / "data_2d_h36m_gt.npz", pos2d)
+    writers.write_h36m_3d(root / "data_3d_h36m.npz", pos3d)
+    writers.write_h36m_2d(root / "data_2d_h36m_gt.npz", pos2d)
     (root / "extrinsics.json").write_text(json.dumps(ext))
     return root, pos3d, pos2d, rts
 
@@ -71,9 +63,9 @@ def test_files_have_videopose3d_structure(h36m):
         assert d["metadata"].item()["num_joints"] == 17
 
 
-def test_reduce_32_to_17(tmp_path: Path):
+def test_reduce_32_to_17(writers, tmp_path: Path):
     marked = np.broadcast_to(np.arange(32, dtype=np.float32)[None, :, None], (3, 32, 3)).copy()
-    write_h36m_3d(tmp_path / "data_3d_h36m.npz", {"S1": {"Walking": marked}})
+    writers.write_h36m_3d(tmp_path / "data_3d_h36m.npz", {"S1": {"Walking": marked}})
     out = read_positions_3d(tmp_path / "data_3d_h36m.npz")["S1"]["Walking"]
     assert out.shape == (3, 17, 3)
     np.testing.assert_array_equal(out[0, :, 0], [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27])
@@ -141,13 +133,13 @@ def test_pairs_by_pnp_without_extrinsics(h36m):
     assert all(float(f.message.split("reprojection ")[1].split(" px")[0]) < 0.05 for f in pnp)
 
 
-def test_pairs_trim_skip_and_convert(tmp_path: Path, h36m):
+def test_pairs_trim_skip_and_convert(writers, tmp_path: Path, h36m):
     root, pos3d, pos2d, _ = h36m
     p3 = {"S1": {a: pos3d["S1"][a] for a in ACTIONS}}
     longer = [np.concatenate([k, k[:3]]) for k in pos2d["S1"]["Directions 1"]]
     shorter = [k[:-2] if c == 1 else k for c, k in enumerate(pos2d["S1"]["TakingPhoto"])]
-    write_h36m_3d(tmp_path / "data_3d_h36m.npz", {**p3, "S5": {"Walking": pos3d["S5"]["TakingPhoto"]}})
-    write_h36m_2d(tmp_path / "data_2d_h36m_x.npz", {"S1": {"Directions 1": longer, "TakingPhoto": shorter}})
+    writers.write_h36m_3d(tmp_path / "data_3d_h36m.npz", {**p3, "S5": {"Walking": pos3d["S5"]["TakingPhoto"]}})
+    writers.write_h36m_2d(tmp_path / "data_2d_h36m_x.npz", {"S1": {"Directions 1": longer, "TakingPhoto": shorter}})
     faults: list[Fault] = []
     pairs = load_h36m_pairs(tmp_path / "data_3d_h36m.npz", tmp_path / "data_2d_h36m_x.npz",
                             extrinsics=root / "extrinsics.json", faults=faults)
@@ -158,13 +150,13 @@ def test_pairs_trim_skip_and_convert(tmp_path: Path, h36m):
     # COCO-ordered 2D (Detectron) is converted to h36m17
     coco = [np.random.default_rng(c).uniform(0, 1000, (len(pos3d["S1"]["TakingPhoto"]), 17, 2)).astype(np.float32)
             for c in range(4)]
-    write_h36m_3d(tmp_path / "data_3d_h36m.npz", {"S1": {"TakingPhoto": pos3d["S1"]["TakingPhoto"]}})
-    write_h36m_2d(tmp_path / "data_2d_h36m_detectron_pt_coco.npz", {"S1": {"TakingPhoto": coco}}, layout_name="coco")
+    writers.write_h36m_3d(tmp_path / "data_3d_h36m.npz", {"S1": {"TakingPhoto": pos3d["S1"]["TakingPhoto"]}})
+    writers.write_h36m_2d(tmp_path / "data_2d_h36m_detectron_pt_coco.npz", {"S1": {"TakingPhoto": coco}}, layout_name="coco")
     pairs = load_h36m_pairs(tmp_path / "data_3d_h36m.npz", tmp_path / "data_2d_h36m_detectron_pt_coco.npz",
                             extrinsics=root / "extrinsics.json")
     np.testing.assert_allclose(pairs[0].kp2d, convert_to_h36m(coco[0], "coco17"))
     # without layout_name, the symmetry list tells COCO from H36M
-    write_h36m_2d(tmp_path / "data_2d_h36m_y.npz", {"S1": {"TakingPhoto": coco}}, layout_name=None)
+    writers.write_h36m_2d(tmp_path / "data_2d_h36m_y.npz", {"S1": {"TakingPhoto": coco}}, layout_name=None)
     assert read_positions_2d(tmp_path / "data_2d_h36m_y.npz")[1] == "h36m17"
 
 
@@ -190,9 +182,9 @@ def test_action_class():
     assert action_class("Sitting") == "Sitting" and action_class("Dancing") is None
 
 
-def test_malformed_files(tmp_path: Path):
+def test_malformed_files(writers, tmp_path: Path):
     f3 = tmp_path / "data_3d_h36m.npz"
-    write_h36m_3d(f3, {"S1": {"Walking": np.zeros((5, 17, 3), np.float32)}})
+    writers.write_h36m_3d(f3, {"S1": {"Walking": np.zeros((5, 17, 3), np.float32)}})
     with pytest.raises(DataFormatError, match=r"\[positions_3d\[S1\]\[Walking\]\]: expected \(T, 32, 3\)"):
         read_positions_3d(f3)
     np.savez(f3, poses=np.zeros(3))
@@ -203,10 +195,10 @@ def test_malformed_files(tmp_path: Path):
         read_positions_3d(f3)
     f2 = tmp_path / "data_2d_h36m_gt.npz"
     cams = [np.zeros((5, 17, 2), np.float32)] * 4
-    write_h36m_2d(f2, {"S1": {"Walking": cams[:3]}})
+    writers.write_h36m_2d(f2, {"S1": {"Walking": cams[:3]}})
     with pytest.raises(DataFormatError, match=r"\[positions_2d\[S1\]\[Walking\]\]: expected a list of 4"):
         read_positions_2d(f2)
-    write_h36m_2d(f2, {"S1": {"Walking": [np.zeros((5, 16, 2))] * 4}})
+    writers.write_h36m_2d(f2, {"S1": {"Walking": [np.zeros((5, 16, 2))] * 4}})
     with pytest.raises(DataFormatError, match=r"\[positions_2d\[S1\]\[Walking\]\[0\]\]"):
         read_positions_2d(f2)
     np.savez_compressed(f2, positions_2d={"S1": {"Walking": cams}}, metadata={"num_joints": 25})

@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from format_writers import coco_annotation, write_coco, write_openpose_frame
 
 from posenas.datasets import load_dataset
 from posenas.datasets.keypoints import (
@@ -164,13 +163,13 @@ def _body25(rng, n_missing=0):
     return xyc
 
 
-def test_openpose_folder(tmp_path: Path):
+def test_openpose_folder(writers, tmp_path: Path):
     rng = np.random.default_rng(2)
     folder = tmp_path / "op"
     frames = {0: [_body25(rng, 2), _body25(rng)], 1: [_body25(rng)], 3: []}  # frame 2 missing, 3 empty
     for f, people in frames.items():
-        write_openpose_frame(folder, "walk", f, people)
-    write_openpose_frame(folder, "run", 7, [_body25(rng)])
+        writers.write_openpose_frame(folder, "walk", f, people)
+    writers.write_openpose_frame(folder, "run", 7, [_body25(rng)])
     assert detect_format(folder) == "openpose_json"
     seqs = {s.seq_id: s for s in read_keypoints(folder, fps=24)}
     walk = seqs["walk"]
@@ -185,11 +184,11 @@ def test_openpose_folder(tmp_path: Path):
     assert ds.layout == "openpose25" and len(ds) == 2
 
 
-def test_openpose_person_ids_keep_slots(tmp_path: Path):
+def test_openpose_person_ids_keep_slots(writers, tmp_path: Path):
     rng = np.random.default_rng(3)
     a, b = _body25(rng), _body25(rng)
-    write_openpose_frame(tmp_path, "v", 0, [a, b], person_ids=[4, 9])
-    write_openpose_frame(tmp_path, "v", 1, [b, a], person_ids=[9, 4])
+    writers.write_openpose_frame(tmp_path, "v", 0, [a, b], person_ids=[4, 9])
+    writers.write_openpose_frame(tmp_path, "v", 1, [b, a], person_ids=[9, 4])
     [seq] = read_keypoints(tmp_path)
     np.testing.assert_allclose(seq.joints[1, 0], a[:, :2], atol=1e-3)
     np.testing.assert_allclose(seq.joints[1, 1], b[:, :2], atol=1e-3)
@@ -209,9 +208,9 @@ def test_openpose25_converts_to_h36m():
     np.testing.assert_allclose(h[h36.index("left_wrist")], (3, 4))
 
 
-def test_openpose_errors(tmp_path: Path):
+def test_openpose_errors(writers, tmp_path: Path):
     rng = np.random.default_rng(4)
-    write_openpose_frame(tmp_path, "v", 0, [_body25(rng)])
+    writers.write_openpose_frame(tmp_path, "v", 0, [_body25(rng)])
     bad = tmp_path / "v_000000000001_keypoints.json"
     bad.write_text('{"version": 1.3, "people": [{"pose_keypoints_2d": [1, 2, 3]}]}')
     with pytest.raises(DataFormatError, match=r"v_000000000001_keypoints\.json \[people\[0\]\.pose_keypoints_2d\]: "
@@ -233,7 +232,7 @@ def _coco17(rng, v=2):
     return np.column_stack([rng.uniform(0, 600, (17, 2)), np.full(17, v)])
 
 
-def test_coco_groups_videos_and_orders_frames(tmp_path: Path):
+def test_coco_groups_videos_and_orders_frames(writers, tmp_path: Path):
     rng = np.random.default_rng(5)
     images = [
         {"id": 11, "file_name": "seqB/000001.jpg", "width": 640, "height": 480},
@@ -242,11 +241,11 @@ def test_coco_groups_videos_and_orders_frames(tmp_path: Path):
     ]
     k10a, k10b, k12, k11 = _coco17(rng), _coco17(rng), _coco17(rng), _coco17(rng)
     k10b[0, 2], k10b[1, 2] = 1, 0  # occluded, unlabelled
-    anns = [coco_annotation(1, 10, k10a), coco_annotation(2, 10, k10b), coco_annotation(3, 12, k12),
-            coco_annotation(4, 11, k11),
-            coco_annotation(5, 12, np.zeros((17, 3))),  # a person box without keypoints: skipped
-            coco_annotation(6, 12, _coco17(rng), iscrowd=1)]  # a crowd region: skipped
-    path = write_coco(tmp_path / "person_keypoints.json", images, anns)
+    anns = [writers.coco_annotation(1, 10, k10a), writers.coco_annotation(2, 10, k10b), writers.coco_annotation(3, 12, k12),
+            writers.coco_annotation(4, 11, k11),
+            writers.coco_annotation(5, 12, np.zeros((17, 3))),  # a person box without keypoints: skipped
+            writers.coco_annotation(6, 12, _coco17(rng), iscrowd=1)]  # a crowd region: skipped
+    path = writers.write_coco(tmp_path / "person_keypoints.json", images, anns)
     assert detect_format(path) == "coco_json"
     seqs = {s.seq_id: s for s in read_keypoints(path)}
     a = seqs["seqA"]
@@ -260,13 +259,13 @@ def test_coco_groups_videos_and_orders_frames(tmp_path: Path):
     assert seqs["seqB"].joints.shape == (1, 1, 17, 2)
 
 
-def test_coco_track_ids_and_results_format(tmp_path: Path):
+def test_coco_track_ids_and_results_format(writers, tmp_path: Path):
     rng = np.random.default_rng(6)
     images = [{"id": i, "file_name": f"{i:06d}.jpg", "frame_id": i, "vid_id": "v1"} for i in range(2)]
     p, q = _coco17(rng), _coco17(rng)
-    anns = [coco_annotation(1, 0, p, track_id=5), coco_annotation(2, 0, q, track_id=2),
-            coco_annotation(3, 1, q, track_id=2), coco_annotation(4, 1, p, track_id=5)]
-    [seq] = read_keypoints(write_coco(tmp_path / "posetrack.json", images, anns))
+    anns = [writers.coco_annotation(1, 0, p, track_id=5), writers.coco_annotation(2, 0, q, track_id=2),
+            writers.coco_annotation(3, 1, q, track_id=2), writers.coco_annotation(4, 1, p, track_id=5)]
+    [seq] = read_keypoints(writers.write_coco(tmp_path / "posetrack.json", images, anns))
     assert seq.seq_id == "v1"
     np.testing.assert_allclose(seq.joints[0, 0], q[:, :2])  # track 2 -> slot 0 in every frame
     np.testing.assert_allclose(seq.joints[1, 0], q[:, :2])
@@ -283,23 +282,23 @@ def test_coco_track_ids_and_results_format(tmp_path: Path):
     assert (r.confidence[0, 0] == 1.0).all() and np.allclose(r.confidence[0, 1], 0.7)
 
 
-def test_coco_errors(tmp_path: Path):
+def test_coco_errors(writers, tmp_path: Path):
     rng = np.random.default_rng(7)
     images = [{"id": 1, "file_name": "a.jpg"}]
-    good = coco_annotation(1, 1, _coco17(rng))
+    good = writers.coco_annotation(1, 1, _coco17(rng))
     bad_len = {**good, "id": 2, "keypoints": good["keypoints"][:-3]}
-    path = write_coco(tmp_path / "c.json", images, [good, bad_len])
+    path = writers.write_coco(tmp_path / "c.json", images, [good, bad_len])
     expected = r"c\.json \[annotations\[1\]\.keypoints\]: expected 51 values \(17 joints x, y, v\), got 48"
     with pytest.raises(DataFormatError, match=expected):
         read_keypoints(path)
-    write_coco(path, images, [good, {**good, "image_id": 99}])
+    writers.write_coco(path, images, [good, {**good, "image_id": 99}])
     with pytest.raises(DataFormatError, match=r"\[annotations\[1\]\.image_id\]: image_id 99 not in images"):
         read_keypoints(path)
-    write_coco(path, images, [{k: v for k, v in good.items() if k != "keypoints"}])
+    writers.write_coco(path, images, [{k: v for k, v in good.items() if k != "keypoints"}])
     with pytest.raises(DataFormatError, match=r"\[annotations\[0\]\.keypoints\]: missing"):
         read_keypoints(path)
     bad_v = {**good, "keypoints": [*good["keypoints"][:-1], 7]}
-    write_coco(path, images, [bad_v])
+    writers.write_coco(path, images, [bad_v])
     with pytest.raises(DataFormatError, match="visibility"):
         read_keypoints(path)
 
@@ -312,10 +311,10 @@ def test_unrecognised_files(tmp_path: Path):
         read_keypoints(tmp_path / "missing.npz")
 
 
-def test_convert_openpose_to_parquet(tmp_path: Path):
+def test_convert_openpose_to_parquet(writers, tmp_path: Path):
     rng = np.random.default_rng(8)
     for f in range(3):
-        write_openpose_frame(tmp_path / "op", "v", f, [_body25(rng)])
+        writers.write_openpose_frame(tmp_path / "op", "v", f, [_body25(rng)])
     [seq] = read_keypoints(tmp_path / "op")
     [back] = read_keypoints(write_sequence(tmp_path / "v.parquet", seq))
     np.testing.assert_array_equal(back.joints, seq.joints)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
 
-
-def test_import_linter_contracts_hold():
+def test_import_linter_contracts_hold(repo_root):
     from importlinter.cli import lint_imports
 
     # lint_imports returns the exit code: 0 when every contract in pyproject.toml is kept
-    assert lint_imports(config_filename=str(REPO_ROOT / "pyproject.toml")) == 0
+    assert lint_imports(config_filename=str(repo_root / "pyproject.toml")) == 0
 
 
 def test_layout_registry_does_not_depend_on_import_order():

@@ -11,10 +11,10 @@ from posenas.datasets import load_dataset
 from posenas.datasets.msr_action3d import (
     ACTION_NAMES,
     AS_SUBSETS,
-    KINECT_320,
     load,
     load_msr_pairs,
     parse_numeric_table,
+    project_kinect,
     read_real3d,
     read_screen,
     subset_classes,
@@ -122,7 +122,7 @@ def test_pairs_join_both_versions_and_report_the_mismatch(pairs_all):
     # including the 85 sentinel values that were recomputed.
     uv = np.concatenate([p.uv[p.valid] for p in pairs])
     xyz = np.concatenate([p.xyz[p.valid] for p in pairs])
-    err = np.linalg.norm(KINECT_320.project(xyz) - uv, axis=-1)
+    err = np.linalg.norm(project_kinect(xyz) - uv, axis=-1)
     assert len(uv) > 400_000 and err.max() < 1.0 and err.mean() < 0.5
     assert np.abs(uv).max() < 1000
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from format_writers import write_ntu_skeleton
 
 from posenas.datasets import load_dataset
 from posenas.datasets.ntu import (
@@ -30,7 +29,7 @@ def _body(rng, bid, frames, amplitude, offset=0.0, state=2):
     return out
 
 
-def _file(path: Path, rng, frames=10, extra_still=False):
+def _file(writers, path: Path, rng, frames=10, extra_still=False):
     a = _body(rng, "72057594037931101", frames, 0.05)
     b = _body(rng, "72057594037931102", frames, 0.20, offset=1.0)
     a[0]["state"] = np.array([2] * 20 + [1] * 3 + [0] * 2)
@@ -41,7 +40,7 @@ def _file(path: Path, rng, frames=10, extra_still=False):
         still = _body(rng, "72057594037931999", frames, 0.0, offset=-1.5)
         for t in range(0, frames, 2):
             per_frame[t].append(still[t])
-    write_ntu_skeleton(path, per_frame)
+    writers.write_ntu_skeleton(path, per_frame)
     return a, b
 
 
@@ -52,9 +51,9 @@ def test_parse_name():
         parse_name("foo.skeleton")
 
 
-def test_read_values_and_confidence(tmp_path: Path):
+def test_read_values_and_confidence(writers, tmp_path: Path):
     rng = np.random.default_rng(0)
-    a, b = _file(tmp_path / "S001C001P001R001A001.skeleton", rng)
+    a, b = _file(writers, tmp_path / "S001C001P001R001A001.skeleton", rng)
     s = load_sequence(tmp_path / "S001C001P001R001A001.skeleton")
     assert s.layout == "ntu25" and s.fps == 30.0 and s.meta["units"] == "m"
     assert s.joints.shape == (10, 2, 25, 3) and s.action == 0 and s.action_name == "drink water" and s.subject == 1
@@ -67,9 +66,9 @@ def test_read_values_and_confidence(tmp_path: Path):
     assert s.meta["body_ids"] == ["72057594037931102", "72057594037931101"]
 
 
-def test_body_selection_drops_static_noise(tmp_path: Path):
+def test_body_selection_drops_static_noise(writers, tmp_path: Path):
     rng = np.random.default_rng(1)
-    a, b = _file(tmp_path / "S001C002P003R001A050.skeleton", rng, extra_still=True)
+    a, b = _file(writers, tmp_path / "S001C002P003R001A050.skeleton", rng, extra_still=True)
     raw = read_ntu_skeleton(tmp_path / "S001C002P003R001A050.skeleton")
     assert len(raw.bodies) == 3
     s = load_sequence(tmp_path / "S001C002P003R001A050.skeleton")
@@ -79,24 +78,24 @@ def test_body_selection_drops_static_noise(tmp_path: Path):
     assert one.num_persons == 1 and one.meta["body_ids"] == ["72057594037931102"]
 
 
-def test_single_body_file(tmp_path: Path):
+def test_single_body_file(writers, tmp_path: Path):
     rng = np.random.default_rng(2)
-    write_ntu_skeleton(tmp_path / "S001C001P001R001A010.skeleton", [[f] for f in _body(rng, "7", 5, 0.1)])
+    writers.write_ntu_skeleton(tmp_path / "S001C001P001R001A010.skeleton", [[f] for f in _body(rng, "7", 5, 0.1)])
     s = load_sequence(tmp_path / "S001C001P001R001A010.skeleton")
     assert s.joints.shape == (5, 1, 25, 3) and (s.confidence == 1).all()
 
 
 @pytest.fixture()
-def ntu_folder(tmp_path: Path):
+def ntu_folder(writers, tmp_path: Path):
     rng = np.random.default_rng(3)
     names = []
     for setup, cam, subj, action in [(1, 1, 1, 1), (1, 2, 3, 2), (2, 3, 2, 3), (3, 1, 38, 4), (4, 2, 45, 61),
                                      (5, 3, 103, 120)]:
         name = f"S{setup:03d}C{cam:03d}P{subj:03d}R001A{action:03d}"
-        _file(tmp_path / f"{name}.skeleton", rng, frames=4)
+        _file(writers, tmp_path / f"{name}.skeleton", rng, frames=4)
         names.append(name)
     (tmp_path / "S001C001P001R002A001.skeleton").write_text("0\r\n")  # zero frames
-    write_ntu_skeleton(tmp_path / "S001C001P001R002A002.skeleton", [[], [], []])  # frames but no body
+    writers.write_ntu_skeleton(tmp_path / "S001C001P001R002A002.skeleton", [[], [], []])  # frames but no body
     return tmp_path, names
 
 
@@ -125,10 +124,10 @@ def test_empty_file_alone_raises(ntu_folder):
         load(root / "S001C001P001R002A001.skeleton")
 
 
-def test_malformed_lines(tmp_path: Path):
+def test_malformed_lines(writers, tmp_path: Path):
     rng = np.random.default_rng(4)
     path = tmp_path / "S001C001P001R001A001.skeleton"
-    _file(path, rng, frames=3)
+    _file(writers, path, rng, frames=3)
     lines = path.read_text().splitlines()
     # line 1 frame count, 2 body count, 3 body info, 4 joint count, 5..29 joints of body 1
     cases = {
@@ -154,9 +153,9 @@ def test_malformed_lines(tmp_path: Path):
         read_ntu_skeleton(path)
 
 
-def test_bad_file_in_folder_is_a_fault_unless_strict(tmp_path: Path):
+def test_bad_file_in_folder_is_a_fault_unless_strict(writers, tmp_path: Path):
     rng = np.random.default_rng(5)
-    _file(tmp_path / "S001C001P001R001A001.skeleton", rng, frames=3)
+    _file(writers, tmp_path / "S001C001P001R001A001.skeleton", rng, frames=3)
     (tmp_path / "S001C001P002R001A001.skeleton").write_text("2\r\n1\r\n")
     ds = load(tmp_path)
     assert len(ds) == 1 and ds.faults[0].line == 3

@@ -13,44 +13,13 @@ from posenas.platform.pipeline import fill_gaps, lift_video
 BLANK = (7, 8)  # frames without a person: must be reported as one 2-frame gap
 
 
-def make_person_video(path, n: int = 16, blank=BLANK, fps: float = 25.0):
-    """A clip of the astronaut photo sliding right by 3 px a frame, with some frames blanked."""
-    import cv2
-    from skimage import data
-
-    from posenas.core.video import write_video
-
-    crop = cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
-    frames = []
-    for i in range(n):
-        f = np.full((288, 352, 3), 40, np.uint8)
-        if i not in blank:
-            f[16:272, 20 + 3 * i : 276 + 3 * i] = crop
-        frames.append(f)
-    write_video(path, frames, fps)
-    return path
-
-
-def small_lifter_checkpoint(path):
-    """An untrained small two-stream lifter saved as a real checkpoint: tests the plumbing, not accuracy."""
-    import torch
-
-    from posenas.platform.lifting.checkpoint import save_checkpoint
-    from posenas.platform.lifting.config import LifterConfig
-    from posenas.platform.lifting.models import build_model
-
-    torch.manual_seed(0)
-    cfg = LifterConfig(filter_widths=(3, 3), pose_hidden=64, motion_channels=32)
-    return save_checkpoint(path, build_model(cfg), cfg, meta={"note": "untrained, tests only"})
+@pytest.fixture(scope="module")
+def video(make_person_video, tmp_path_factory):
+    return make_person_video(tmp_path_factory.mktemp("video") / "astro.mp4", blank=BLANK)
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    return make_person_video(tmp_path_factory.mktemp("video") / "astro.mp4")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def checkpoint(small_lifter_checkpoint, tmp_path_factory):
     return small_lifter_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
@@ -214,7 +183,7 @@ def test_render_3d_panel_and_overlay():
     assert has(out[:, :160], RIGHT) > 20 and has(out[:, :160], LEFT) == 0
 
 
-def test_video_without_anyone(tmp_path, checkpoint, caplog):
+def test_video_without_anyone(make_person_video, tmp_path, checkpoint, caplog):
     from posenas.datasets.keypoints import read_keypoints
 
     empty = make_person_video(tmp_path / "nobody.mp4", n=5, blank=range(5))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from format_writers import write_sbu_take
 
 from posenas.datasets import load_dataset
 from posenas.datasets.registry import detect_format
@@ -25,7 +24,7 @@ def _take(rng, frames=12):
 
 
 @pytest.fixture(scope="module")
-def sbu_root(tmp_path_factory):
+def sbu_root(writers, tmp_path_factory):
     """One take of class (i % 8) + 1 for every pair of the 21 official pair folders, plus a second take for s01s02."""
     root = tmp_path_factory.mktemp("sbu") / "SBU-Kinect-Interaction"
     rng = np.random.default_rng(0)
@@ -33,9 +32,9 @@ def sbu_root(tmp_path_factory):
     for i, pair in enumerate(ALL_PAIRS):
         cls = i % 8 + 1
         written[f"{pair}/{cls:02d}/001"] = _take(rng)
-        write_sbu_take(root, pair, cls, 1, written[f"{pair}/{cls:02d}/001"])
+        writers.write_sbu_take(root, pair, cls, 1, written[f"{pair}/{cls:02d}/001"])
     written["s01s02/03/002"] = _take(rng, 20)
-    write_sbu_take(root, "s01s02", 3, 2, written["s01s02/03/002"])
+    writers.write_sbu_take(root, "s01s02", 3, 2, written["s01s02/03/002"])
     return root, written
 
 
@@ -99,9 +98,9 @@ def test_official_folds(sbu_root):
     assert {s.meta["pair"] for s in ds.split("fold5")[1]} == {"s04s02", "s04s03", "s04s06", "s06s02", "s06s03"}
 
 
-def test_malformed_rows(tmp_path: Path):
+def test_malformed_rows(writers, tmp_path: Path):
     rng = np.random.default_rng(1)
-    path = write_sbu_take(tmp_path, "s01s02", 1, 1, _take(rng, 3))
+    path = writers.write_sbu_take(tmp_path, "s01s02", 1, 1, _take(rng, 3))
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], lines[1].rsplit(",", 1)[0], lines[2]]) + "\n")
     with pytest.raises(DataFormatError, match=r"skeleton_pos\.txt:2: expected 91 comma-separated values .* got 90"):
@@ -117,10 +116,10 @@ def test_malformed_rows(tmp_path: Path):
         read_sbu_file(path)
 
 
-def test_bad_file_in_folder_is_a_fault(tmp_path: Path):
+def test_bad_file_in_folder_is_a_fault(writers, tmp_path: Path):
     rng = np.random.default_rng(2)
-    write_sbu_take(tmp_path, "s01s02", 1, 1, _take(rng, 3))
-    bad = write_sbu_take(tmp_path, "s03s04", 2, 1, _take(rng, 3))
+    writers.write_sbu_take(tmp_path, "s01s02", 1, 1, _take(rng, 3))
+    bad = writers.write_sbu_take(tmp_path, "s03s04", 2, 1, _take(rng, 3))
     bad.write_text("1,2,3\n")
     ds = load(tmp_path)
     assert len(ds) == 1 and len(ds.faults) == 1
@@ -129,8 +128,8 @@ def test_bad_file_in_folder_is_a_fault(tmp_path: Path):
         load(tmp_path, strict=True)
 
 
-def test_bad_folder_layout(tmp_path: Path):
+def test_bad_folder_layout(writers, tmp_path: Path):
     rng = np.random.default_rng(3)
-    path = write_sbu_take(tmp_path, "s01s02", 9, 1, _take(rng, 2))  # class 09 does not exist
+    path = writers.write_sbu_take(tmp_path, "s01s02", 9, 1, _take(rng, 2))  # class 09 does not exist
     with pytest.raises(DataFormatError, match="sXXsYY/AA/NNN"):
         load(path)

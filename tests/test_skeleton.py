@@ -10,6 +10,7 @@ import pytest
 
 from posenas.errors import UnknownNameError
 from posenas.core.skeleton import (
+    BUILTIN_LAYOUTS,
     H36M17_JOINTS,
     Layout,
     available_layouts,
@@ -19,9 +20,9 @@ from posenas.core.skeleton import (
     register_layout,
 )
 
-BUILTIN = ["h36m17", "coco17", "mediapipe33", "msr20", "kinect20", "ntu25", "sbu15"]
 # expected number of left/right pairs, counted by hand from each format's joint list
-EXPECTED_PAIRS = {"h36m17": 6, "coco17": 8, "mediapipe33": 16, "msr20": 8, "kinect20": 8, "ntu25": 10, "sbu15": 6}
+EXPECTED_PAIRS = {"h36m17": 6, "coco17": 8, "mediapipe33": 16, "msr20": 8, "kinect20": 8, "ntu25": 10, "sbu15": 6,
+                  "openpose25": 11}
 H36M = get_layout("h36m17")
 
 
@@ -30,12 +31,13 @@ def _mirror_x(j: np.ndarray) -> np.ndarray:
 
 
 def test_builtin_layouts_registered():
-    assert set(BUILTIN) <= set(available_layouts())
+    assert set(BUILTIN_LAYOUTS) == set(EXPECTED_PAIRS), "a new built-in layout needs its hand-counted left/right pairs"
+    assert set(BUILTIN_LAYOUTS) <= set(available_layouts())
     with pytest.raises(UnknownNameError, match="kinect20"):
         get_layout("no_such_layout")
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN_LAYOUTS)
 def test_tree_is_valid(name):
     lay = get_layout(name)
     parents = np.array(lay.parents)
@@ -51,7 +53,7 @@ def test_tree_is_valid(name):
             k = parents[k]
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN_LAYOUTS)
 def test_lr_pairs_and_flip_permutation(name):
     lay = get_layout(name)
     assert len(lay.lr_pairs) == EXPECTED_PAIRS[name]
@@ -68,7 +70,7 @@ def test_lr_pairs_and_flip_permutation(name):
             assert lay.parents[perm[j]] == perm[p], f"{name}: {lay.joints[j]} and its mirror have unmirrored parents"
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN_LAYOUTS)
 def test_h36m_matrix(name):
     lay = get_layout(name)
     w = lay.h36m_matrix
@@ -84,7 +86,7 @@ def test_h36m_matrix(name):
             assert all(not s.startswith("left_") for s in src), (target, src)
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN_LAYOUTS)
 def test_conversion_commutes_with_mirroring(name):
     """Mirroring a skeleton then converting equals converting then mirroring (no side bias)."""
     lay = get_layout(name)
@@ -94,7 +96,7 @@ def test_conversion_commutes_with_mirroring(name):
     np.testing.assert_allclose(lhs, rhs, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", BUILTIN_LAYOUTS)
 def test_symmetric_skeleton_keeps_equal_left_right_bones(name):
     lay = get_layout(name)
     rng = np.random.default_rng(1)

@@ -152,13 +152,3 @@ def test_frozen_skeleton_is_an_error_and_unknown_encoding_lists_names():
         spmf_raw(np.zeros((5, 1, 4, 3)), seq_id="zeros")
     with pytest.raises(PosenasError, match="enhanced_spmf"):
         EncodingConfig(encoding="rgb")
-
-
-def test_encoding_is_vectorised_fast():
-    import time
-
-    x = np.random.default_rng(4).normal(size=(300, 2, 20, 3))
-    encode_sequence(x)  # warm OpenCV
-    t = time.perf_counter()
-    encode_sequence(x)
-    assert time.perf_counter() - t < 2.0

@@ -25,10 +25,14 @@ app = typer.Typer(
 _SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("posenas.cli.data", "app", "data"),
     ("posenas.cli.lift", "app", "lift"),
+    ("posenas.cli.run", "run_command", "run"),
     ("posenas.cli.extract", "extract_command", "extract"),
     ("posenas.cli.search", "search", "search"),
-    ("posenas.cli.search", "train", "train"),
-    ("posenas.cli.search", "evaluate", "eval"),
+    ("posenas.cli.train", "train", "train"),
+    ("posenas.cli.eval", "evaluate", "eval"),
+    ("posenas.cli.models", "app", "models"),
+    ("posenas.cli.serve", "serve_command", "serve"),
+    ("posenas.cli.score", "score_command", "score"),
 ]
 
 
@@ -41,28 +45,54 @@ def _register() -> None:
             app.command(name=name)(obj)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    # an eager option callback runs while parsing, before click asks for a sub-command
+    if value:
         typer.echo(f"posenas {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version, expose_value=False),
+) -> None:
+    """RGB video to 3D poses and action labels; ENAS search and serving on Ray."""
 
 
 _register()
 
 
-def main() -> None:
-    """Entry point: posenas errors print as one clear line (exit 2) instead of a traceback.
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
-    Usage errors are typer's own (exit 2 with the usage text); anything else is a bug and keeps its traceback.
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every user error is one line `error: ...` naming the file or option, exit status 2.
+
+    Usage errors (a bad or missing option, checked while parsing, before any work starts) and posenas
+    errors (a bad file found while working) both end that way; anything else is a bug and keeps its
+    traceback.
     """
+    command = typer.main.get_command(app)
     try:
-        app()
+        rv = command.main(args=argv, prog_name="posenas", standalone_mode=False)
+    except typer.Abort:
+        typer.secho("aborted", err=True, fg=typer.colors.RED)
+        sys.exit(130)
+    except typer.TyperException as e:  # typer's (vendored click's) usage errors: bad, missing, unknown options
+        if type(e).__name__ == "NoArgsIsHelpError":  # `posenas` or `posenas lift` alone: the help text
+            typer.echo(e.format_message())
+            sys.exit(0)
+        ctx = getattr(e, "ctx", None)
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and e.exit_code == 2 else ""
+        typer.secho(f"error: {_one_line(message)}{hint}", err=True, fg=typer.colors.RED)
+        sys.exit(e.exit_code)
     except PosenasError as e:
-        typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+        typer.secho(f"error: {_one_line(str(e))}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -31,13 +31,22 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
     return out
 
 
+def _check_options(pairs: list[str]) -> list[str]:
+    """typer callback: reject a malformed KEY=VALUE while parsing, before the dataset is read."""
+    try:
+        parse_options(pairs)
+    except PosenasError as e:
+        raise typer.BadParameter(str(e)) from None
+    return pairs
+
+
 @app.command("info")
 def info(
     path: Path = typer.Argument(..., help="Dataset folder or file."),
     format: str = typer.Option(None, "--format", "-f", help="Loader name; detected when omitted."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     option: list[str] = typer.Option(
-        [], "--option", "-o", help="Loader option KEY=VALUE (e.g. version=screen, subset=cvpr12); repeatable."
+        [], "--option", "-O", callback=_check_options, help="Loader option KEY=VALUE (e.g. version=screen, subset=cvpr12); repeatable."
     ),
 ) -> None:
     """Print format, sequences, frames, subjects, classes, layout, protocols and faults found."""

@@ -15,15 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from posenas.core.normalize import as_float
 from posenas.errors import DataFormatError
 
 _FIELDS = ("R", "t", "fx", "fy", "cx", "cy", "k", "p", "width", "height")
-
-
-def _float(x: np.ndarray) -> np.ndarray:
-    """Keep float32/float64 as they are; anything else (ints, lists) becomes float64."""
-    x = np.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
 
 
 @dataclass(eq=False)
@@ -78,12 +73,12 @@ class Camera:
 
     def world_to_camera(self, X: np.ndarray) -> np.ndarray:
         """World points (..., 3) -> camera frame (..., 3)."""
-        X = _float(X)
+        X = as_float(X)
         return X @ self.R.T.astype(X.dtype) + self.t.astype(X.dtype)
 
     def camera_to_world(self, X: np.ndarray) -> np.ndarray:
         """Camera-frame points (..., 3) -> world (..., 3)."""
-        X = _float(X)
+        X = as_float(X)
         return (X - self.t.astype(X.dtype)) @ self.R.astype(X.dtype)
 
     def distort(self, xy: np.ndarray) -> np.ndarray:
@@ -117,7 +112,7 @@ class Camera:
 
     def project_camera(self, X_cam: np.ndarray) -> np.ndarray:
         """Camera-frame points (..., 3) -> pixels (..., 2). Points at or behind the camera (z <= 0) give NaN."""
-        X_cam = _float(X_cam)
+        X_cam = as_float(X_cam)
         z = X_cam[..., 2:3]
         with np.errstate(divide="ignore", invalid="ignore"):
             xy = np.where(z > 0, X_cam[..., :2] / z, np.nan).astype(X_cam.dtype, copy=False)
@@ -132,7 +127,7 @@ class Camera:
 
     def unproject_camera(self, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Pixels (..., 2) and camera-frame depth z (...) -> camera-frame points (..., 3)."""
-        uv = _float(uv)
+        uv = as_float(uv)
         f = np.array([self.fx, self.fy], dtype=uv.dtype)
         c = np.array([self.cx, self.cy], dtype=uv.dtype)
         xy = self.undistort((uv - c) / f)
@@ -289,7 +284,7 @@ def synthesize_pairs(joints_world: np.ndarray, camera: Camera) -> tuple[np.ndarr
 
     Raises ValueError when a joint is at or behind the camera, since such a pair is not a valid view.
     """
-    joints_world = _float(joints_world)
+    joints_world = as_float(joints_world)
     if joints_world.shape[-1] != 3:
         raise ValueError(f"synthesize_pairs: expected (..., J, 3) joints, got {joints_world.shape}")
     joints_cam = camera.world_to_camera(joints_world)

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-POSE_METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "pck3d", "auc_pck")
-
 
 def _pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pred = np.asarray(pred, dtype=np.float64)

@@ -10,20 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 
-def _float(x: np.ndarray) -> np.ndarray:
+def as_float(x: np.ndarray) -> np.ndarray:
+    """Keep float32/float64 as they are (no copy); anything else (ints, lists) becomes float64."""
     x = np.asarray(x)
     return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
 
 
 def root_relative(joints: np.ndarray, root: int = 0) -> np.ndarray:
     """Joints (..., J, D) minus the root joint, so the root sits at the origin (translation removed)."""
-    joints = _float(joints)
+    joints = as_float(joints)
     return joints - joints[..., root : root + 1, :]
 
 
 def normalize_screen(kp: np.ndarray, w: float, h: float) -> np.ndarray:
     """Pixels (..., 2) -> kp / w * 2 - [1, h / w]: x in [-1, 1], aspect ratio kept (VideoPose3D)."""
-    kp = _float(kp)
+    kp = as_float(kp)
     if kp.shape[-1] != 2:
         raise ValueError(f"normalize_screen: expected (..., 2) keypoints, got {kp.shape}")
     return kp / w * 2 - np.array([1.0, h / w], dtype=kp.dtype)
@@ -31,7 +32,7 @@ def normalize_screen(kp: np.ndarray, w: float, h: float) -> np.ndarray:
 
 def unnormalize_screen(kp: np.ndarray, w: float, h: float) -> np.ndarray:
     """Inverse of `normalize_screen`: back to pixels."""
-    kp = _float(kp)
+    kp = as_float(kp)
     if kp.shape[-1] != 2:
         raise ValueError(f"unnormalize_screen: expected (..., 2) keypoints, got {kp.shape}")
     return (kp + np.array([1.0, h / w], dtype=kp.dtype)) * w / 2
@@ -47,7 +48,7 @@ def bbox_normalize(
     longer side spans [-1/(1+margin), 1/(1+margin)]. A pose with no usable joint gets center 0,
     scale 1 and kp_norm 0 (fill such frames with `interpolate_missing` first).
     """
-    kp = _float(kp)
+    kp = as_float(kp)
     if kp.shape[-1] != 2 or kp.ndim < 2:
         raise ValueError(f"bbox_normalize: expected (..., J, 2) keypoints, got {kp.shape}")
     valid = np.isfinite(kp).all(axis=-1)
@@ -71,7 +72,7 @@ def bbox_normalize(
 
 def bbox_unnormalize(kp_norm: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Inverse of `bbox_normalize`: kp_norm * scale + center."""
-    kp_norm = _float(kp_norm)
+    kp_norm = as_float(kp_norm)
     return kp_norm * np.asarray(scale, dtype=kp_norm.dtype)[..., None, None] + np.asarray(
         center, dtype=kp_norm.dtype
     )[..., None, :]
@@ -92,7 +93,7 @@ def interpolate_missing(kp: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, 
     lengths, in frames and in time order, of the runs of frames in which at least one joint was filled
     (so a frame without a detected person counts once, not once per joint).
     """
-    kp = _float(kp)
+    kp = as_float(kp)
     valid = np.asarray(valid, dtype=bool)
     if kp.ndim != 3 or valid.shape != kp.shape[:2]:
         raise ValueError(f"interpolate_missing: expected kp (T, J, D) and valid (T, J), got {kp.shape}, {valid.shape}")

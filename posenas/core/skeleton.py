@@ -139,10 +139,6 @@ def _tree(pairs: list[tuple[str, str | None]]) -> tuple[tuple[str, ...], tuple[i
     return names, tuple(-1 if p is None else names.index(p) for _, p in pairs)
 
 
-def _sym(name: str) -> list[str]:
-    return [f"left_{name}", f"right_{name}"]
-
-
 def _mid(*names: str) -> dict[str, float]:
     return {n: 1.0 / len(names) for n in names}
 
@@ -337,7 +333,7 @@ _LIMBS = (
     "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
     "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
 )
-OPENPOSE25 = register_layout(Layout(
+register_layout(Layout(
     "openpose25",
     OPENPOSE25_JOINTS,
     tuple(-1 if _OPENPOSE25_PARENT[n] is None else OPENPOSE25_JOINTS.index(_OPENPOSE25_PARENT[n])
@@ -356,3 +352,6 @@ OPENPOSE25 = register_layout(Layout(
         "neck_nose = nose; head = mid-ears (head centre, not the H36M head top)",
     ),
 ))
+
+# The layouts this module defines (loaders add their own, e.g. CMU mocap skeletons, on import).
+BUILTIN_LAYOUTS: tuple[str, ...] = tuple(available_layouts())

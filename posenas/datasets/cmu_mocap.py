@@ -38,6 +38,7 @@ from posenas.datasets.registry import register_loader
 from posenas.datasets.sequence import Fault, SkeletonDataset, SkeletonSequence, Split
 from posenas.errors import DataFormatError, PosenasError
 from posenas.core.skeleton import Layout, register_layout
+from posenas.core.timeseries import resample_fps
 
 INDEX_FILE = Path("index") / "cmu-mocap-index.tsv"
 LABELS_GLOB = "subset_labels_*.tsv"
@@ -210,15 +211,6 @@ def coarse_label(description: str) -> str:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def _resample(x: np.ndarray, src_fps: float, fps: float) -> np.ndarray:
-    """Linear resampling along axis 0 (positions, not angles) for non-integer rate ratios."""
-    t_new = np.arange(0.0, (x.shape[0] - 1) / src_fps + 1e-9, 1.0 / fps) * src_fps
-    i0 = np.minimum(np.floor(t_new).astype(np.int64), x.shape[0] - 1)
-    i1 = np.minimum(i0 + 1, x.shape[0] - 1)
-    w = (t_new - i0).reshape(-1, *([1] * (x.ndim - 1)))
-    return (1.0 - w) * x[i0] + w * x[i1]
-
-
 def _pelvis_lift(h36: np.ndarray) -> float:
     """Median height of the pelvis above the lower ankle, in leg lengths (h36m17 joints, Y up)."""
     leg = (np.linalg.norm(h36[:, 1] - h36[:, 2], axis=-1) + np.linalg.norm(h36[:, 2] - h36[:, 3], axis=-1)).mean()
@@ -273,7 +265,7 @@ def clip_to_sequence(
             interpolated, out_fps = True, float(fps)
     xyz = forward_kinematics(clip.hierarchy, motion, scale=unit_scale)
     if interpolated:
-        xyz = _resample(xyz, src_fps, fps)
+        xyz = resample_fps(xyz, src_fps, fps)
     h36 = np.einsum("kj,tjd->tkd", lay.h36m_matrix.astype(np.float64), xyz) if lay.to_h36m else None
     if layout == "h36m17":
         xyz, out_layout = h36, "h36m17"
@@ -363,8 +355,7 @@ def load(
         except DataFormatError as e:
             if path.is_file():
                 raise
-            faults.append(Fault(str(f), e.reason if e.field is None else f"[{e.field}] {e.reason}",
-                                line=e.line, seq_id=f.stem, dropped=True))
+            faults.append(Fault.from_error(e, seq_id=f.stem))
             continue
         drop = drop_implausible and seq.meta["implausible"]
         faults.extend(Fault(str(f), n, seq_id=f.stem, dropped=drop and n.startswith("implausible"))

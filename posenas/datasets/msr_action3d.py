@@ -8,8 +8,9 @@ Two versions of every sequence ship with the dataset:
   of the 320x240 depth image and depth in Kinect units (1/250 m).
 
 Both are the same skeletons: `u = 285.63 x/z + 160`, `v = 120 - 285.63 y/z`, `depth = 250 z`, fitted on
-every frame of the data (residual 0.25 px = integer rounding). `KINECT_320` holds that camera, which is
-what makes `load_msr_pairs` real 2D/3D training pairs for a lifter.
+every frame of the data (residual 0.25 px = integer rounding). `KINECT_320` holds that camera (a
+`posenas.core.camera.Camera`, whose axes have y down: `project_kinect` flips y first), which is what
+makes `load_msr_pairs` real 2D/3D training pairs for a lifter.
 
 Conventions (documented choices):
 
@@ -18,7 +19,7 @@ Conventions (documented choices):
   confidence 0, and reported as a kept `Fault`; a sequence that is all zeros (a13_s09_e02) is dropped.
 * In the screen files, 85 `v` values are the int32 sentinel 2147483647 (joints above the image, v < 0).
   They get confidence 0; where the Real3D file is available they are recomputed from it with
-  `KINECT_320` (the same projection that produced every other value); a kept `Fault` reports each file.
+  `project_kinect` (the same projection that produced every other value); a kept `Fault` reports each file.
 * Loading a folder turns a malformed file into a dropped `Fault` (file, line, reason) and loads the rest;
   loading one file alone raises `DataFormatError`.
 * AS1/AS2/AS3 splits keep the 0..19 action labels; `subset_classes(name)` gives the 8 actions of a
@@ -35,6 +36,7 @@ from typing import Iterable, Literal
 
 import numpy as np
 
+from posenas.core.camera import Camera
 from posenas.datasets.registry import register_loader
 from posenas.datasets.sequence import Fault, SkeletonDataset, SkeletonSequence, Split
 from posenas.errors import DataFormatError, PosenasError, UnknownNameError
@@ -67,27 +69,20 @@ Version = Literal["real3d", "screen"]
 Subset = Literal["all", "cvpr12"]
 
 
-@dataclass(frozen=True)
-class KinectProjection:
-    """Pinhole model of the Kinect v1 depth camera at 320x240, y up in camera coordinates."""
-
-    fx: float = 285.63
-    fy: float = 285.63
-    cx: float = 160.0
-    cy: float = 120.0
-    depth_per_metre: float = 250.0
-    width: int = 320
-    height: int = 240
-
-    def project(self, xyz: np.ndarray) -> np.ndarray:
-        """Camera coordinates (..., 3) in metres -> pixels (..., 2); NaN where z <= 0 (untracked zeros)."""
-        z = np.where(xyz[..., 2] > 0, xyz[..., 2], np.nan)
-        u = self.fx * xyz[..., 0] / z + self.cx
-        v = self.cy - self.fy * xyz[..., 1] / z
-        return np.stack([u, v], axis=-1).astype(np.float32)
+# The Kinect v1 depth camera at 320x240 (fitted on the data). Its world frame is the Kinect's camera frame
+# with y flipped: Kinect coordinates have y up, `Camera` (OpenCV) has y down.
+KINECT_320 = Camera(R=np.eye(3), t=np.zeros(3), fx=285.63, fy=285.63, cx=160.0, cy=120.0, width=320, height=240)
+_Y_UP_TO_DOWN = np.array([1.0, -1.0, 1.0], np.float32)
 
 
-KINECT_320 = KinectProjection()
+def kinect_to_camera(xyz: np.ndarray) -> np.ndarray:
+    """Kinect camera coordinates (..., 3), y up -> OpenCV camera axes (y down, as `KINECT_320` expects)."""
+    return np.asarray(xyz, np.float32) * _Y_UP_TO_DOWN
+
+
+def project_kinect(xyz: np.ndarray) -> np.ndarray:
+    """Kinect camera coordinates (..., 3) in metres -> pixels (..., 2); NaN where z <= 0 (untracked zeros)."""
+    return KINECT_320.project_camera(kinect_to_camera(xyz)).astype(np.float32, copy=False)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -191,8 +186,10 @@ def subset_classes(name: str) -> list[int]:
     return sorted(a - 1 for a in AS_SUBSETS[name])
 
 
-def msr_protocols(sequences: Iterable[SkeletonSequence]) -> dict[str, Split]:
-    """cross_subject (all actions; odd subjects train, even test) and AS1/AS2/AS3 (same, 8 actions)."""
+def msr_protocols(sequences: Iterable[SkeletonSequence | MsrPair]) -> dict[str, Split]:
+    """cross_subject (all actions; odd subjects train, even test) and AS1/AS2/AS3 (same, 8 actions).
+
+    The one definition of MSR Action3D's protocols: the lifter's 2D/3D pairs are split by it too."""
     seqs = list(sequences)
 
     def split(name: str, actions: set[int] | None) -> Split:
@@ -298,11 +295,11 @@ def _load_one(path: Path, version: str, recover_from: Path | None):
                 except DataFormatError:
                     xyz = None
                 if xyz is not None and xyz.shape[0] == uv.shape[0]:
-                    proj = KINECT_320.project(xyz)
+                    proj = project_kinect(xyz)
                     if np.isfinite(proj[sentinel]).all():
                         uv[sentinel] = proj[sentinel]
                         fixed = True
-            how = "recomputed from the Real3D file with KINECT_320" if fixed else "set to 0"
+            how = "recomputed from the Real3D file with the Kinect projection" if fixed else "set to 0"
             t = int(np.argmax(sentinel.any(-1)))
             notes.append(f"{n} joints have the 2147483647 sentinel instead of pixels (first: frame {t}, "
                          f"joint {int(np.argmax(sentinel[t]))}); confidence 0, uv {how}")
@@ -413,8 +410,7 @@ def load(
         if err is not None:
             if path.is_file():
                 raise err
-            faults.append(Fault(str(p), err.reason if err.field is None else f"[{err.field}] {err.reason}",
-                                line=err.line, seq_id=sid, dropped=True))
+            faults.append(Fault.from_error(err, seq_id=sid))
             continue
         joints, conf, zero, extra, notes = res
         faults.extend(Fault(str(p), n, seq_id=sid, dropped=False) for n in notes)
@@ -492,7 +488,7 @@ def load_msr_pairs(
     Sequences whose versions disagree in frame count (a13_s09_e03: 936 vs 255), that are all zeros,
     that fail to parse, or whose pixels do not match the projected 3D joints (median error above
     `max_reprojection_px`) are left out and reported as Faults. Screen sentinel values are recomputed
-    from the 3D joints with `KINECT_320`.
+    from the 3D joints with `project_kinect`.
     """
     root = _dataset_root(Path(root))
     if subset not in ("all", "cvpr12"):
@@ -514,16 +510,16 @@ def load_msr_pairs(
             return None, Fault(str(have), f"no {missing} version of this sequence", seq_id=sid)
         try:
             xyz, conf = read_real3d(real[sid])
-            uv, _, conf2d, sentinel = read_screen(screen[sid])
+            uv, _, _, sentinel = read_screen(screen[sid])
         except DataFormatError as e:
-            return None, Fault(e.path, e.reason, line=e.line, seq_id=sid)
+            return None, Fault.from_error(e, seq_id=sid)
         if xyz.shape[0] != uv.shape[0]:
             return None, Fault(str(real[sid]), f"{xyz.shape[0]} frames in Real3D but {uv.shape[0]} in "
                                                f"{screen[sid].name}", seq_id=sid)
         valid_frame = ~(_zero_frames(xyz) | _zero_frames(uv))
         if not valid_frame.any():
             return None, Fault(str(real[sid]), "all frames are zeros (no skeleton tracked)", seq_id=sid)
-        proj = KINECT_320.project(xyz)
+        proj = project_kinect(xyz)
         projectable = np.isfinite(proj).all(-1)
         ok = valid_frame[:, None] & ~sentinel & projectable
         err = float(np.median(np.linalg.norm(proj - uv, axis=-1)[ok])) if ok.any() else np.inf

@@ -276,7 +276,7 @@ def load(path: Path, max_bodies: int = 2, strict: bool = False) -> SkeletonDatas
         except DataFormatError as e:
             if strict or path.is_file():
                 raise
-            faults.append(Fault(source=e.path, message=e.reason, line=e.line, seq_id=f.stem))
+            faults.append(Fault.from_error(e, seq_id=f.stem))
     max_action = max((s.action for s in sequences), default=0)
     classes = list(ACTION_NAMES[:60] if max_action < 60 else ACTION_NAMES)
     return SkeletonDataset(

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from posenas.core.registry import Registry
 from posenas.datasets.sequence import SkeletonDataset
-from posenas.errors import PosenasError, UnknownNameError
+from posenas.errors import PosenasError
 
 
 class LoaderFn(Protocol):
@@ -23,56 +24,48 @@ class LoaderSpec:
     description: str
 
 
-_LOADERS: dict[str, LoaderSpec] = {}
+# Importing posenas.datasets.loaders registers every built-in loader (on the first lookup).
+_LOADERS: Registry[LoaderSpec] = Registry("dataset format", builtins=["posenas.datasets.loaders"])
 
 
 def register_loader(name: str, detect: Callable[[Path], bool], description: str):
     """Decorator that registers `load(path, **options) -> SkeletonDataset` under `name`."""
 
     def wrap(fn: LoaderFn) -> LoaderFn:
-        _LOADERS[name] = LoaderSpec(name, fn, detect, description)
+        _LOADERS.register(name, LoaderSpec(name, fn, detect, description))
         return fn
 
     return wrap
 
 
-def _ensure_builtin() -> None:
-    # Importing the package registers every built-in loader.
-    import posenas.datasets.loaders  # noqa: F401
-
-
 def available_loaders() -> dict[str, LoaderSpec]:
-    _ensure_builtin()
-    return dict(_LOADERS)
+    """Every registered loader by name, in registration order (the order `detect_format` tries them)."""
+    return _LOADERS.items()
 
 
 def detect_format(path: str | Path) -> str:
     """Name of the first registered loader that recognises `path`."""
-    _ensure_builtin()
     p = Path(path)
     if not p.exists():
         raise PosenasError(f"{p}: no such file or directory")
-    for spec in _LOADERS.values():
+    for spec in _LOADERS.items().values():
         try:
             if spec.detect(p):
                 return spec.name
         except OSError:
             continue
     raise PosenasError(
-        f"{p}: not a dataset format posenas recognises; known formats: {', '.join(sorted(_LOADERS))}"
+        f"{p}: not a dataset format posenas recognises; known formats: {', '.join(_LOADERS.names())}"
     )
 
 
 def load_dataset(path: str | Path, format: str | None = None, **options) -> SkeletonDataset:
     """Load a dataset from `path`, detecting the format unless one is named."""
-    _ensure_builtin()
     p = Path(path)
     if not p.exists():
         raise PosenasError(f"{p}: no such file or directory")
     name = format or detect_format(p)
-    if name not in _LOADERS:
-        raise UnknownNameError("dataset format", name, list(_LOADERS))
-    load = _LOADERS[name].load
+    load = _LOADERS.get(name).load
     try:
         inspect.signature(load).bind(p, **options)
     except TypeError:

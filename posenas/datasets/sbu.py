@@ -167,7 +167,7 @@ def load(path: Path, units: Units = "normalized", strict: bool = False) -> Skele
         except DataFormatError as e:
             if strict or path.is_file():
                 raise
-            faults.append(Fault(source=e.path, message=e.reason, line=e.line))
+            faults.append(Fault.from_error(e))
     return SkeletonDataset(
         name="sbu", root=path, layout="sbu15", sequences=sequences, classes=list(CLASS_NAMES), faults=faults,
         protocols=fold_splits(sequences), meta={"units": "normalized" if units == "normalized" else "mm", "fps": FPS},

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from posenas.errors import DataFormatError
+
 
 @dataclass
 class SkeletonSequence:
@@ -67,6 +69,12 @@ class Fault:
     line: int | None = None
     seq_id: str | None = None
     dropped: bool = True  # True when the sequence/segment was left out of the dataset
+
+    @classmethod
+    def from_error(cls, error: DataFormatError, seq_id: str | None = None, dropped: bool = True) -> Fault:
+        """The fault a malformed file becomes when a folder is loaded (one bad file never stops the rest)."""
+        message = error.reason if error.field is None else f"[{error.field}] {error.reason}"
+        return cls(error.path, message, line=error.line, seq_id=seq_id, dropped=dropped)
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"

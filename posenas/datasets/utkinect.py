@@ -218,8 +218,7 @@ def load(
         except DataFormatError as e:
             if single is not None:
                 raise
-            faults.append(Fault(str(p), e.reason if e.field is None else f"[{e.field}] {e.reason}",
-                                line=e.line, seq_id=rec))
+            faults.append(Fault.from_error(e, seq_id=rec))
             continue
         first = np.ones(len(frames), dtype=bool)
         first[1:] = frames[1:] != frames[:-1]

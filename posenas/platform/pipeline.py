@@ -154,8 +154,8 @@ def check_pose_clip(poses: np.ndarray, layout: str, where: str = "clip") -> np.n
     if x.ndim != 4 or x.shape[-1] != 3 or x.shape[2] != lay.num_joints:
         raise DataFormatError(where, f"poses must be (frames, persons, {lay.num_joints}, 3) for layout {lay.name}, "
                                      f"got shape {list(x.shape)}", field="poses")
-    if x.shape[0] < 2 or x.shape[1] < 1:
-        raise DataFormatError(where, f"poses need at least 2 frames and 1 person, got shape {list(x.shape)}", field="poses")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise DataFormatError(where, f"poses need at least 1 frame and 1 person, got shape {list(x.shape)}", field="poses")
     if np.isinf(x).any():
         raise DataFormatError(where, "poses contain inf (use NaN for a missing joint)", field="poses")
     return x
@@ -353,16 +353,20 @@ class Pipeline:
 
     # whole clips
     def run_detections(self, det: Detections, clip_id: str = "clip", classify: bool = True,
-                       timings: dict[str, float] | None = None) -> PipelineResult:
-        """Track, lift and classify a clip the detector (or a keypoint file) already gave."""
+                       timings: dict[str, float] | None = None, track: bool = True) -> PipelineResult:
+        """Track (detector output: per-frame person slots), lift and classify a clip. `track=False` keeps the
+        persons axis as given (a client's clip, a keypoint file whose persons are already tracks)."""
         timings = dict(timings or {})
-        t0 = time.perf_counter()
-        if det.num_persons > 1 or det.meta.get("multi_person"):
+        if track:
+            t0 = time.perf_counter()
             det = self.track(det)
-        timings["track"] = time.perf_counter() - t0
+            timings["track"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         kp, conf, poses, stats = self.lift_detections(det, clip_id)
         timings["lift"] = time.perf_counter() - t0
+        if "tracks" in det.meta:  # the tracker's spans and gaps per track, and the short tracks it dropped
+            stats["tracks"] = det.meta["tracks"]
+            stats["dropped_tracks"] = det.meta.get("dropped_tracks", [])
         actions: list[PersonAction] = []
         if classify:
             actions = self._classify(poses, timings, det.track_ids)
@@ -412,7 +416,7 @@ class Pipeline:
         clip = KeypointClip(keypoints, scores, layout, width, height, fps, clip_id)
         kp, sc = check_keypoint_clip(clip, where=clip_id)
         det = Detections(kp, sc, layout, int(width), int(height), float(fps))
-        return self.run_detections(det, clip_id, classify)
+        return self.run_detections(det, clip_id, classify, track=False)
 
     def run_poses(self, poses: np.ndarray, layout: str = POSE_LAYOUT, left_handed: bool = False,
                   clip_id: str = "clip") -> PipelineResult:

@@ -190,7 +190,7 @@ def search_and_train(
     storage_endpoint: str | None = None,
 ) -> SearchResult:
     """Search (validation split carved from the training subjects), derive, retrain from scratch per seed,
-    evaluate on the protocol's test split. `train_config`: a classify_train.TrainConfig or its dict."""
+    evaluate on the protocol's test split. `train_config`: a ClassifierTrainConfig or its dict."""
     result, spec, splits = search_only(
         dataset_path, format, protocol, search_config, storage_path, name, method, address, resume, hpo_samples,
         augment_train, val_fraction, data_seed, encoding, verbose, storage_endpoint=storage_endpoint,

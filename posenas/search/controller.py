@@ -8,16 +8,15 @@ early sampling diverse). The policy gradient uses a moving-average baseline and 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from posenas.core.config import ConfigBase, config_dataclass
 from posenas.platform.classification.genotype import NUM_CELL_INPUTS, OPS, Cell, Genotype, Node
 
 
-@dataclass
-class ControllerConfig:
+@config_dataclass
+class ControllerConfig(ConfigBase):
     """Defaults follow the ENAS micro search (Pham et al. 2018), baseline decay shortened for short searches."""
 
     hidden: int = 64
@@ -29,9 +28,6 @@ class ControllerConfig:
     entropy_weight: float = 1e-4
     baseline_decay: float = 0.95
     grad_clip: float = 5.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Controller(nn.Module):

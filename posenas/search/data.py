@@ -6,15 +6,17 @@ subjects by `protocol_split`); `test` is touched only by the final from-scratch 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from posenas.core.config import ConfigBase, config_dataclass
 
-@dataclass
-class DataSpec:
+
+@config_dataclass
+class DataSpec(ConfigBase):
     """How to build the images: enough to rebuild the exact same split later (eval, resume)."""
 
     dataset_path: str
@@ -26,9 +28,6 @@ class DataSpec:
     encoding: dict[str, Any] = field(default_factory=dict)  # EncodingConfig fields
     space: str = "canonical"  # pose space of the images (posenas.platform.encoding.pose_space)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def load_splits(spec: DataSpec):
     """(train, val, test) ActionImages for the spec (H7's protocol_split on the loaded dataset)."""
@@ -37,10 +36,7 @@ def load_splits(spec: DataSpec):
     from posenas.platform.encoding.spmf import EncodingConfig
 
     dataset = load_dataset(Path(spec.dataset_path), spec.format)
-    # JSON (run file on resume) turns tuples into lists; give tuple fields their type back
-    defaults = EncodingConfig()
-    fixed = {k: tuple(v) if isinstance(getattr(defaults, k, None), tuple) and isinstance(v, list) else v for k, v in spec.encoding.items()}
-    enc = EncodingConfig(**fixed)
+    enc = EncodingConfig.from_dict(spec.encoding)  # validated: JSON lists fill the tuple fields
     return protocol_split(
         dataset, spec.protocol, enc, augment_train=spec.augment_train, val_fraction=spec.val_fraction, seed=spec.seed,
         space=spec.space,

@@ -16,12 +16,13 @@ import copy
 import hashlib
 import io
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 import torch
 
+from posenas.core.config import ConfigBase, config_dataclass
 from posenas.search.controller import Controller, ControllerConfig, Reinforce
 from posenas.platform.classification.genotype import Genotype, random_genotype
 from posenas.platform.classification.cellnet import NetConfig
@@ -29,8 +30,8 @@ from posenas.search.supernet import Supernet
 from posenas.search.workers import Executor, LocalExecutor
 
 
-@dataclass
-class SearchConfig:
+@config_dataclass
+class SearchConfig(ConfigBase):
     """Everything one ENAS search needs. Defaults: MSR Action3D search in well under 30 min on 2 CPU cores."""
 
     epochs: int = 20
@@ -50,20 +51,6 @@ class SearchConfig:
     seed: int = 0
     net: NetConfig = field(default_factory=NetConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
-        d = dict(d)
-        net = NetConfig(**d.pop("net", {}))
-        ctrl = ControllerConfig(**d.pop("controller", {}))
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown search config keys: {sorted(unknown)}")
-        return cls(net=net, controller=ctrl, **d)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "SearchConfig":
         """Apply flat hyper-parameters (Tune's param_space): controller_lr, entropy_weight, child_lr, ..."""
@@ -104,8 +91,7 @@ class EnasSearch:
         self.config = config
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
-        self.train_x, self.train_y = train
-        self.val_x, self.val_y = val
+        self.train_y, self.val_y = train[1], val[1]
         if len(self.val_y) == 0:
             raise ValueError("the search needs a non-empty validation split (carved out of the training data)")
         self.controller_config = ControllerConfig(**{**config.controller.to_dict(), "num_nodes": config.net.num_nodes})

@@ -9,7 +9,6 @@ final from-scratch training of a derived genotype runs as one Tune trial per see
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from posenas.core import storage
 
 SEARCH_STATE = "search_state.pt"
 GENOTYPE_FILE = "genotype.json"
@@ -59,6 +60,7 @@ def search_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
             metrics.update(
                 start_epoch=start_epoch, controller_digest_at_start=start_digest, epoch_seconds=time.time() - t0,
                 workers=search.executor.num_workers, workers_in_placement_group=search.executor.in_placement_group,
+                **_worker_placement(search.executor),
             )
             with tempfile.TemporaryDirectory() as d:
                 save_state(search.state_dict(), Path(d) / SEARCH_STATE)
@@ -67,6 +69,11 @@ def search_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
                     best, acc, ranking = search.derive()
                     metrics.update(derived_val_acc=acc, derived_candidates=len(ranking))
                     save_genotype(best, Path(d) / GENOTYPE_FILE, meta={"shared_val_acc": acc, "method": config.get("method", "enas")})
+                    # Child workers go now, by ray.kill, not after the last report: Tune removes the trial's
+                    # placement group when the trial ends (or ASHA stops it inside that report), and the raylet
+                    # then SIGTERMs every actor still in its bundles, whose SIGTERM handler raises SystemExit
+                    # in whatever it runs (a traceback on the driver's console).
+                    search.executor.close()
                 print(
                     f"[search] epoch {metrics['epoch']}/{sc.epochs} reward={metrics.get('reward', float('nan')):.3f} "
                     f"val_acc={metrics['val_acc']:.3f} best_val_acc={metrics['best_val_acc']:.3f} "
@@ -78,13 +85,22 @@ def search_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
         search.executor.close()
 
 
+def _worker_placement(executor) -> dict[str, Any]:
+    """Where the child workers ran (node ids, devices): what a cluster user checks first."""
+    placement = getattr(executor, "placement", None)
+    if not placement:
+        return {}
+    return {"worker_nodes": [p["node_id"] for p in placement], "worker_devices": [p["device"] for p in placement]}
+
+
 def train_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
     """From-scratch training of one genotype with one seed (H7's train_classifier), then test accuracy."""
     import torch
     from ray import tune
 
-    from posenas.platform.classification.train import TrainConfig, evaluate_classifier, train_classifier
-    from posenas.platform.classification.cellnet import ChildNet, count_parameters
+    from posenas.core.checkpoint import count_parameters
+    from posenas.platform.classification.train import ClassifierTrainConfig, evaluate_classifier, train_classifier
+    from posenas.platform.classification.cellnet import ChildNet
     from posenas.platform.classification.genotype import Genotype
     from posenas.platform.classification.cellnet import NetConfig
 
@@ -95,7 +111,7 @@ def train_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
     net = NetConfig(**{**config["net"], "num_classes": len(data["train"].classes)})
     model = ChildNet(genotype, net)
     threads = max(1, int(config.get("trial_cpus", 1)))
-    tcfg = TrainConfig(**{"num_threads": threads, **config.get("train", {}), "seed": seed})
+    tcfg = ClassifierTrainConfig(**{"num_threads": threads, **config.get("train", {}), "seed": seed})
     t0 = time.time()
     result = train_classifier(model, data["train"], data["val"], tcfg, progress=False)
     model.load_state_dict(result.best_state_dict)
@@ -118,21 +134,28 @@ def save_child_checkpoint(d: Path, model, genotype, net, spec, classes, metrics,
 
     from posenas.platform.classification.genotype import save_genotype
 
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "genotype": genotype.to_dict(),
-            "net": net.to_dict(),
-            "classes": list(classes),
-            "data_spec": spec,
-            "metrics": metrics,
-        },
-        d / "model.pt",
+    from posenas.platform.classification.checkpoint import save_classifier
+    from posenas.platform.encoding.pose_space import space_record
+
+    spec = dict(spec or {})
+    save_classifier(
+        d / "model.pt", model, "cellnet", {"genotype": genotype.to_dict(), "net": net.to_dict()}, list(classes),
+        encoding=_encoding_fields(spec.get("encoding") or {}), space=space_record(spec.get("space", "canonical"), "the dataset's own"),
+        data={"spec": spec}, metrics=dict(metrics), name="cellnet",
     )
     save_genotype(genotype, d / GENOTYPE_FILE, meta=metrics)
     if test_eval is not None:
         conf = np.asarray(test_eval.get("confusion", [])).tolist()
         (d / "test_eval.json").write_text(json.dumps({**metrics, "confusion": conf, "per_class": _jsonable(test_eval.get("per_class"))}, indent=1))
+
+
+def _encoding_fields(encoding: dict[str, Any]) -> dict[str, Any]:
+    """Every EncodingConfig field, so a checkpoint states its full encoding, not just the overrides."""
+    from dataclasses import asdict
+
+    from posenas.platform.encoding.encoder import ActionEncoder
+
+    return asdict(ActionEncoder.from_records(encoding, {"name": "native"}).config)
 
 
 def _jsonable(x: Any) -> Any:
@@ -150,16 +173,31 @@ def _jsonable(x: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 # drivers
 # --------------------------------------------------------------------------------------------------
-def ensure_ray(address: str | None = None) -> None:
-    """Connect to a cluster (`address="auto"`) or start a local Ray without the dashboard."""
-    import ray
+SEARCH_METHODS = ("enas", "random")
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False)
+
+def validate_search(search_config, method: str = "enas", hpo_samples: int = 1) -> None:
+    """Reject settings no search can run with, before Ray or Tune start (inside a trial they would end in
+    a trial error per sample, and `epochs=0` in a trial that never reports: "interrupted, use --resume")."""
+    from posenas.errors import PosenasError, UnknownNameError
+
+    if method not in SEARCH_METHODS:
+        raise UnknownNameError("search method", method, SEARCH_METHODS)
+    sc, net = search_config, search_config.net
+    checks = [
+        ("epochs", sc.epochs, sc.epochs >= 1, ">= 1"),
+        ("workers", sc.workers, sc.workers >= 0, ">= 0"),
+        ("cpus_per_worker", sc.cpus_per_worker, sc.cpus_per_worker > 0, "> 0"),
+        ("gpus_per_worker", sc.gpus_per_worker, sc.gpus_per_worker >= 0, ">= 0"),
+        ("batch_size", sc.batch_size, sc.batch_size >= 1, ">= 1"),
+        ("channels", net.channels, net.channels >= 1, ">= 1"),
+        ("cells", net.cells_per_block, net.cells_per_block >= 1, ">= 1"),
+        ("nodes", net.num_nodes, net.num_nodes >= 1, ">= 1"),
+        ("hpo_samples", hpo_samples, hpo_samples >= 1, ">= 1"),
+    ]
+    for name, value, ok, rule in checks:
+        if not ok:
+            raise PosenasError(f"search setting {name}={value}: must be {rule}")
 
 
 def search_resources(search_config, trial_cpus: float = 1.0):
@@ -172,9 +210,13 @@ def search_resources(search_config, trial_cpus: float = 1.0):
     return tune.PlacementGroupFactory([{"CPU": trial_cpus}] + [dict(worker) for _ in range(search_config.workers)])
 
 
-def _storage(storage_path: str | Path) -> str:
-    s = str(storage_path)
-    return s if "://" in s else str(Path(s).expanduser().resolve())
+FAILURE_RETRIES = 2  # a trial whose process dies restarts from its last checkpoint this many times
+
+
+def _failure_config(max_failures: int):
+    from ray import tune
+
+    return tune.FailureConfig(max_failures=max_failures)
 
 
 @dataclass
@@ -199,6 +241,8 @@ def run_search(
     trial_cpus: float = 1.0,
     callbacks: list | None = None,
     verbose: int = 1,
+    storage_endpoint: str | None = None,
+    max_failures: int = FAILURE_RETRIES,
 ) -> SearchOutcome:
     """Run (or resume) the search as a Tune experiment; returns the derived genotype of the best trial.
 
@@ -209,16 +253,21 @@ def run_search(
 
     from posenas.platform.classification.genotype import load_genotype
 
+    if not resume:  # a resumed search runs with its saved settings
+        validate_search(search_config, method, hpo_samples)
     trainable = tune.with_resources(tune.with_parameters(search_trainable, data=data), search_resources(search_config, trial_cpus))
-    storage = _storage(storage_path)
-    exp_path = f"{storage.rstrip('/')}/{name}"
+    where = storage.tune_storage(storage_path, storage_endpoint)
+    exp_path = storage.join(storage_path, name)
     t0 = time.time()
     if resume:
-        if "://" not in exp_path and not tune.Tuner.can_restore(exp_path):
+        fs = where["storage_filesystem"]
+        inner = f"{where['storage_path']}/{name}"
+        if not tune.Tuner.can_restore(inner, storage_filesystem=fs):
             from posenas.errors import PosenasError
 
             raise PosenasError(f"nothing to resume at {exp_path} (no Tune experiment state there)")
-        tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(inner, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                                   storage_filesystem=fs)
     else:
         param_space: dict[str, Any] = {"search": search_config.to_dict(), "method": method, "trial_cpus": trial_cpus}
         tune_config = tune.TuneConfig(num_samples=max(1, hpo_samples))
@@ -243,10 +292,11 @@ def run_search(
             tune_config=tune_config,
             run_config=tune.RunConfig(
                 name=name,
-                storage_path=storage,
+                **where,
                 callbacks=callbacks,
                 verbose=verbose,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                failure_config=_failure_config(max_failures),
             ),
         )
     results = tuner.fit()
@@ -299,6 +349,8 @@ def run_training(
     seeds: list[int] | tuple[int, ...] = (0,),
     trial_cpus: float = 1.0,
     verbose: int = 1,
+    storage_endpoint: str | None = None,
+    max_failures: int = FAILURE_RETRIES,
 ) -> TrainOutcome:
     """Train the genotype from scratch once per seed, seeds as parallel Tune trials; test accuracy each."""
     from ray import tune
@@ -314,7 +366,8 @@ def run_training(
             "trial_cpus": trial_cpus,
             "seed": tune.grid_search(list(seeds)),
         },
-        run_config=tune.RunConfig(name=name, storage_path=_storage(storage_path), verbose=verbose),
+        run_config=tune.RunConfig(name=name, **storage.tune_storage(storage_path, storage_endpoint), verbose=verbose,
+                                  failure_config=_failure_config(max_failures)),
     )
     results = tuner.fit()
     ok = [r for r in results if r.error is None and r.metrics and "test_acc" in r.metrics]
@@ -325,4 +378,4 @@ def run_training(
         raise PosenasError("from-scratch training failed" + (f": {errors[0]}" if errors else ""))
     per_seed = sorted(({**{k: r.metrics[k] for k in ("seed", "val_acc", "test_acc", "params", "train_seconds")}, "checkpoint": r.checkpoint.path} for r in ok), key=lambda m: m["seed"])
     best = max(per_seed, key=lambda m: m["val_acc"])  # pick by validation, never by test
-    return TrainOutcome(f"{_storage(storage_path)}/{name}", per_seed, best["checkpoint"], time.time() - t0)
+    return TrainOutcome(storage.join(storage_path, name), per_seed, best["checkpoint"], time.time() - t0)

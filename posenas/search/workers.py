@@ -10,6 +10,7 @@ weights each time they change, so every worker always trains the same shared wei
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -17,11 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from posenas.core.ray_runtime import worker_device
 from posenas.platform.classification.genotype import Genotype
 from posenas.platform.classification.cellnet import NetConfig
 from posenas.search.supernet import Supernet
 
 Job = tuple[Genotype, np.ndarray]
+WORKER_RESTARTS = 3  # per child-worker actor, per search
 
 
 def flat_grad(model: nn.Module) -> torch.Tensor:
@@ -100,11 +103,19 @@ class ChildWorker:
     def __init__(self, net_config: dict, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], threads: int, seed: int):
         torch.set_num_threads(max(1, threads))
         torch.manual_seed(seed)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = worker_device()  # the assigned GPU, or the CPU with a warning
         self.model = Supernet(NetConfig(**net_config)).to(self.device)
         self.train = tuple(torch.from_numpy(np.array(a)).to(self.device) for a in train)  # own, writable copy
         self.val = tuple(torch.from_numpy(np.array(a)).to(self.device) for a in val)
         self.version = -1
+
+    def where(self) -> dict[str, Any]:
+        """Where this worker runs: Ray node id, the GPUs Ray assigned, the torch device it trains on."""
+        import ray
+
+        ctx = ray.get_runtime_context()
+        return {"node_id": ctx.get_node_id(), "pid": os.getpid(), "gpu_ids": [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])],
+                "device": str(self.device)}
 
     def _sync(self, version: int, weights: np.ndarray) -> None:
         if version != self.version:
@@ -155,9 +166,14 @@ class RayExecutor:
         self.in_placement_group = pg is not None
         remote = ray.remote(ChildWorker)
         train_ref, val_ref = ray.put(train), ray.put(val)
+        self._data_refs = (train_ref, val_ref)  # held: a restarted worker re-reads them in its __init__
         self.actors = []
         for i in range(num_workers):
-            opts: dict[str, Any] = {"num_cpus": cpus_per_worker, "num_gpus": gpus_per_worker}
+            # a worker that dies (node lost, OOM, killed) is restarted by Ray and its in-flight call retried:
+            # the new actor re-reads the data refs and re-syncs the shared weights on its first call
+            # (every call carries the weights' version), so no step is lost or applied twice
+            opts: dict[str, Any] = {"num_cpus": cpus_per_worker, "num_gpus": gpus_per_worker,
+                                    "max_restarts": WORKER_RESTARTS, "max_task_retries": WORKER_RESTARTS}
             if pg is not None:
                 # bundle 0 is the trial itself; bundle i+1 is reserved for worker i
                 index = i + 1 if i + 1 < pg.bundle_count else -1
@@ -172,6 +188,14 @@ class RayExecutor:
         self._version = 0
         self._weights_ref = None
         self._weights_sig: torch.Tensor | None = None
+        self._placement: list[dict[str, Any]] | None = None
+
+    @property
+    def placement(self) -> list[dict[str, Any]]:
+        """Per worker: its Ray node id, assigned GPU ids and torch device (asked once)."""
+        if self._placement is None:
+            self._placement = self.ray.get([a.where.remote() for a in self.actors])
+        return self._placement
 
     def _weights(self) -> tuple[int, Any]:
         """Publish the master weights once per change (a version number lets actors skip re-loading)."""

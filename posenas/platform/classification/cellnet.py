@@ -9,17 +9,16 @@ the search finds, trained from scratch and served by the pipeline).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from posenas.core.config import ConfigBase, config_dataclass
 from posenas.platform.classification.genotype import NUM_CELL_INPUTS, OPS, Cell, Genotype
 from posenas.platform.classification.ops import BatchNormFactory, FactorizedReduce, LooseEndCombine, ReLUConvBN, child_bn, make_op
 
 
-@dataclass
-class NetConfig:
+@config_dataclass
+class NetConfig(ConfigBase):
     """Size of the cell network. Defaults fit 32x32 action images on a 2-core CPU."""
 
     channels: int = 16
@@ -28,9 +27,6 @@ class NetConfig:
     num_classes: int = 20
     in_channels: int = 3
     dropout: float = 0.1
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class SearchCell(nn.Module):
@@ -130,6 +126,3 @@ class ChildNet(CellNetwork):
             config = NetConfig(**{**config.to_dict(), "num_nodes": genotype.num_nodes})
         super().__init__(config, child_bn, genotype)
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -34,14 +34,14 @@ def _build_cellnet(config: dict[str, Any]) -> nn.Module:
 def _build_densenet(config: dict[str, Any]) -> nn.Module:
     from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 
-    return DenseNet(DenseNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}))
+    return DenseNet(DenseNetConfig.from_dict(config))
 
 
 @CLASSIFIER_FAMILIES.register("tcn")
 def _build_tcn(config: dict[str, Any]) -> nn.Module:
     from posenas.platform.classification.tcn import TCN, TCNConfig
 
-    return TCN(TCNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}))
+    return TCN(TCNConfig.from_dict(config))
 
 
 @dataclass
@@ -72,7 +72,7 @@ def load_classifier(path: str | Path) -> LoadedClassifier:
         raise DataFormatError(path, str(exc), field="family") from None
     try:
         model = build(ck.config)
-    except (KeyError, TypeError, ValueError, PosenasError) as exc:
+    except (KeyError, TypeError, ValueError, PosenasError) as exc:  # ConfigError is a PosenasError
         raise DataFormatError(path, f"classifier config is invalid: {exc}", field="config") from None
     try:
         model.load_state_dict(ck.state_dict)

@@ -6,15 +6,15 @@ compress channels and halve the resolution), sized for a few hundred training im
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from posenas.core.config import ConfigBase, config_dataclass
 
-@dataclass
-class DenseNetConfig:
+
+@config_dataclass
+class DenseNetConfig(ConfigBase):
     num_classes: int
     in_channels: int = 3
     growth_rate: int = 12
@@ -24,9 +24,6 @@ class DenseNetConfig:
     compression: float = 0.5
     drop_rate: float = 0.0  # dropout after each 3x3 conv
     classifier_dropout: float = 0.2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class _DenseLayer(nn.Module):
@@ -71,7 +68,6 @@ class DenseNet(nn.Module):
         layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(config.classifier_dropout), nn.Linear(c, config.num_classes))
-        self.num_features = c
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

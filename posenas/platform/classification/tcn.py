@@ -7,14 +7,15 @@ time (as in Bai et al.'s TCN, non-causal since whole clips are classified), then
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn as nn
 
+from posenas.core.config import ConfigBase, config_dataclass
+from posenas.errors import ConfigError
 
-@dataclass
-class TCNConfig:
+
+@config_dataclass
+class TCNConfig(ConfigBase):
     num_classes: int
     in_features: int
     channels: tuple[int, ...] = (64, 64, 128)
@@ -24,12 +25,9 @@ class TCNConfig:
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.dilations):
-            raise ValueError("channels and dilations need one entry per block")
+            raise ConfigError("TCNConfig", "dilations", "channels and dilations need one entry per block")
         if self.kernel_size % 2 == 0:
-            raise ValueError("kernel_size must be odd so 'same' padding keeps the length")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+            raise ConfigError("TCNConfig", "kernel_size", "must be odd so 'same' padding keeps the length")
 
 
 class _Block(nn.Module):

@@ -12,12 +12,14 @@ import copy
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Literal
 from typing import Any
 
 import numpy as np
 
 from posenas.core import metrics
+from posenas.core.config import ConfigBase, config_dataclass
 from posenas.platform.encoding.action_data import ActionImages, ActionSequences
 
 # The fixed affine map uint8 -> float for every model (x/255 - 0.5) / 0.25.
@@ -25,15 +27,15 @@ IMAGE_MEAN = 0.5
 IMAGE_STD = 0.25
 
 
-@dataclass
-class TrainConfig:
-    """Optimisation settings; the defaults suit ~300 images of 32x32 on a CPU in about a minute."""
+@config_dataclass
+class ClassifierTrainConfig(ConfigBase):
+    """How an action classifier is trained; the defaults suit ~300 images of 32x32 on a CPU in about a minute."""
 
     epochs: int = 60
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 5e-4
-    optimizer: str = "adamw"  # "adamw" or "sgd" (momentum 0.9, nesterov)
+    optimizer: Literal["adamw", "sgd"] = "adamw"  # sgd: momentum 0.9, nesterov
     cosine: bool = True  # cosine decay to 0 over `epochs` (after warmup)
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
@@ -44,14 +46,13 @@ class TrainConfig:
     # per step than one (OpenMP threads wait on each other); raise it on a dedicated machine.
     num_threads: int | None = 1
     time_limit_s: float | None = None  # stop after the epoch that crosses this wall-clock budget
-    select: str = "best_val"  # "best_val": keep the epoch with the best val accuracy; "last": the final one
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    select: Literal["best_val", "last"] = "best_val"  # best_val: the epoch with the best val accuracy
 
 
 @dataclass
-class TrainResult:
+class ClassifierTrainResult:
+    """The kept weights (see `select`), per-epoch history and the settings they were trained with."""
+
     best_state_dict: dict[str, Any]
     history: list[dict[str, float]]
     best_val_acc: float | None
@@ -95,7 +96,7 @@ def _shift(x, pad: int, gen):
     return out.gather(3, cols)
 
 
-def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
+def _lr_factor(epoch: float, cfg: ClassifierTrainConfig) -> float:
     if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
         return (epoch + 1) / (cfg.warmup_epochs + 1)
     if not cfg.cosine:
@@ -125,7 +126,8 @@ class _Threads:
 
 
 def train_classifier(model, train: ActionImages | ActionSequences, val: ActionImages | ActionSequences | None,
-                     config: TrainConfig = TrainConfig(), progress: bool = True) -> TrainResult:
+                     config: ClassifierTrainConfig = ClassifierTrainConfig(), progress: bool = True
+                     ) -> ClassifierTrainResult:
     """Train `model` (an nn.Module mapping inputs to logits) with cross-entropy; deterministic given the seed.
 
     With `val` and select="best_val" the returned (and loaded) weights are those of the epoch with the
@@ -204,7 +206,7 @@ def train_classifier(model, train: ActionImages | ActionSequences, val: ActionIm
                 break
         bar.close()
     model.load_state_dict(best_state)
-    return TrainResult(best_state, history, best_acc if val is not None else None, best_epoch,
+    return ClassifierTrainResult(best_state, history, best_acc if val is not None else None, best_epoch,
                        time.perf_counter() - start, config.to_dict())
 
 

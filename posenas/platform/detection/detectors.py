@@ -1,9 +1,13 @@
 """2D person detectors: frames in, per-person keypoints (pixels) and confidences out.
 
-Two detectors ship:
+Detectors are looked up by name in `DETECTORS` (a `posenas.core.registry.Registry`):
 
-* ``mediapipe`` — MediaPipe Pose (BlazePose, legacy `solutions` API), one person, 33 landmarks
-  ("mediapipe33"). Only ``model_complexity=1`` is usable offline: it is the one model whose weights
+* ``mediapipe`` (default) — MediaPipe PoseLandmarker (Tasks API), several people per frame, 33
+  landmarks ("mediapipe33"), from a bundle built out of the wheel's own networks
+  (`posenas.platform.detection.mediapipe_tasks`). Person slots are per frame; track them
+  (`posenas.platform.detection.tracking`) for ids that persist.
+* ``mediapipe_legacy`` — MediaPipe Pose (BlazePose, legacy `solutions` API), one person, the same
+  landmark network. Only ``model_complexity=1`` is usable offline: it is the one model whose weights
   are inside the mediapipe wheel (0 and 2 would be downloaded at run time), so other values are
   refused up front. Videos run in tracking mode (landmarks smoothed across frames), images in
   static mode.
@@ -23,8 +27,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from posenas.errors import PosenasError, UnknownNameError
+from posenas.core.registry import Registry
 from posenas.core.skeleton import convert_confidence_to_h36m, convert_to_h36m, get_layout
+from posenas.errors import PosenasError, UnknownNameError
 
 MEDIAPIPE_COMPLEXITIES = (1,)  # the only pose_landmark model shipped in the mediapipe wheel
 
@@ -32,7 +37,12 @@ MEDIAPIPE_COMPLEXITIES = (1,)  # the only pose_landmark model shipped in the med
 @dataclass
 class Detections:
     """Detector output for one clip: keypoints (T, P, J, 2) float32 pixels (NaN = not found), scores
-    (T, P, J) float32 in [0, 1] (0 = not found), in joint layout `layout`, for a width x height video."""
+    (T, P, J) float32 in [0, 1] (0 = not found), in joint layout `layout`, for a width x height video.
+
+    P is the detector's person slots, or after tracking one slot per track (`meta["track_ids"]`).
+    `world`, when the detector estimates it, is (T, P, J, 3) metres (MediaPipe world landmarks:
+    hip-centred, x right, y down, z away from the camera), NaN where not found.
+    """
 
     keypoints: np.ndarray
     scores: np.ndarray
@@ -41,6 +51,7 @@ class Detections:
     height: int
     fps: float
     meta: dict[str, Any] = field(default_factory=dict)
+    world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
@@ -49,6 +60,15 @@ class Detections:
             raise ValueError(f"keypoints must be (T, P, J, 2), got {self.keypoints.shape}")
         if self.scores.shape != self.keypoints.shape[:3]:
             raise ValueError(f"scores {self.scores.shape} do not match keypoints {self.keypoints.shape[:3]}")
+        if self.world is not None:
+            self.world = np.asarray(self.world, dtype=np.float32)
+            if self.world.shape != self.keypoints.shape[:3] + (3,):
+                raise ValueError(f"world {self.world.shape} does not match keypoints {self.keypoints.shape[:3]}")
+
+    @property
+    def track_ids(self) -> list[int]:
+        """Person id of each slot: the tracker's ids, else the slot index."""
+        return [int(i) for i in self.meta.get("track_ids", range(self.num_persons))]
 
     @property
     def num_frames(self) -> int:
@@ -81,7 +101,8 @@ class Detections:
             out_kp = convert_to_h36m(kp, src)
             out_sc = convert_confidence_to_h36m(sc, src)
             out_kp[out_sc <= 0] = np.nan  # a derived joint with a missing source is missing
-            return replace(self, keypoints=out_kp, scores=out_sc, layout=name)
+            world = None if self.world is None else convert_to_h36m(self.world, src)  # NaN stays NaN
+            return replace(self, keypoints=out_kp, scores=out_sc, layout=name, world=world)
         absent = [j for j in dst.joints if j not in src.joints]
         if absent:
             raise PosenasError(
@@ -89,7 +110,34 @@ class Detections:
                 f"{'...' if len(absent) > 4 else ''}; convertible: h36m17 or a subset of its joint names"
             )
         idx = np.array([src.index(j) for j in dst.joints])
-        return replace(self, keypoints=self.keypoints[:, :, idx], scores=self.scores[:, :, idx], layout=name)
+        world = None if self.world is None else self.world[:, :, idx]
+        return replace(self, keypoints=self.keypoints[:, :, idx], scores=self.scores[:, :, idx], layout=name,
+                       world=world)
+
+    def select_persons(self, slots: list[int] | np.ndarray) -> Detections:
+        """The same clip with only the given person slots (in that order); track ids follow."""
+        idx = np.asarray(slots, dtype=int)
+        ids = self.track_ids
+        meta = dict(self.meta, track_ids=[ids[i] for i in idx])
+        world = None if self.world is None else self.world[:, idx]
+        return replace(self, keypoints=self.keypoints[:, idx], scores=self.scores[:, idx], meta=meta, world=world)
+
+
+def check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """A contiguous RGB uint8 frame and its (width, height); refuses other arrays and size changes."""
+    frame = np.ascontiguousarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise PosenasError(f"detector expects RGB uint8 (H, W, 3) frames, got {frame.dtype} {frame.shape}")
+    h, w = frame.shape[:2]
+    if size is not None and size != (w, h):
+        raise PosenasError(f"frame size changed within a clip: {size} -> {(w, h)}")
+    return frame, (w, h)
+
+
+# name -> detector class (or any factory taking the detector's options); built-ins in other modules
+# register themselves when first looked up.
+DETECTORS: Registry[Callable[..., "Detector"]] = Registry(
+    "detector", builtins=("posenas.platform.detection.mediapipe_tasks",))
 
 
 class Detector(ABC):
@@ -128,9 +176,9 @@ class Detector(ABC):
 
 
 class MediaPipeDetector(Detector):
-    """MediaPipe Pose, one person, "mediapipe33" landmarks; visibility is the confidence."""
+    """MediaPipe Pose (legacy solutions API), one person, "mediapipe33" landmarks; visibility is the confidence."""
 
-    name = "mediapipe"
+    name = "mediapipe_legacy"
     layout = "mediapipe33"
 
     def __init__(
@@ -168,33 +216,33 @@ class MediaPipeDetector(Detector):
     ) -> Detections:
         kps: list[np.ndarray] = []
         scs: list[np.ndarray] = []
+        wlds: list[np.ndarray] = []
         size: tuple[int, int] | None = None
         nan = np.full((33, 2), np.nan, np.float32)
         # A fresh graph per clip: tracking state must not leak from one video into the next.
         with self._pose(static) as pose:
             for frame in frames:
-                frame = np.ascontiguousarray(frame)
-                if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                    raise PosenasError(f"detector expects RGB uint8 (H, W, 3) frames, got {frame.dtype} {frame.shape}")
-                h, w = frame.shape[:2]
-                if size is None:
-                    size = (w, h)
-                elif size != (w, h):
-                    raise PosenasError(f"frame size changed within a clip: {size} -> {(w, h)}")
+                frame, size = check_frame(frame, size)
+                w, h = size
                 res = pose.process(frame)
                 if res.pose_landmarks is None:
                     kps.append(nan)
                     scs.append(np.zeros(33, np.float32))
+                    wlds.append(np.full((33, 3), np.nan, np.float32))
                     continue
                 arr = np.array([(lm.x, lm.y, lm.visibility) for lm in res.pose_landmarks.landmark], np.float32)
                 kps.append(arr[:, :2] * np.array([w, h], np.float32))
                 scs.append(np.clip(arr[:, 2], 0.0, 1.0))
+                world = res.pose_world_landmarks
+                wlds.append(np.array([(lm.x, lm.y, lm.z) for lm in world.landmark], np.float32) if world is not None
+                            else np.full((33, 3), np.nan, np.float32))
         if size is None:
             raise PosenasError("no frames given to the detector")
         kp = np.stack(kps)[:, None]
         sc = np.stack(scs)[:, None]
         return Detections(kp, sc, self.layout, size[0], size[1], float(fps),
-                          meta={"detector": self.name, "model_complexity": self.model_complexity})
+                          meta={"detector": self.name, "model_complexity": self.model_complexity},
+                          world=np.stack(wlds)[:, None])
 
 
 class PrecomputedDetector(Detector):
@@ -265,25 +313,21 @@ class PrecomputedDetector(Detector):
         return det
 
 
-_DETECTORS: dict[str, Callable[..., Detector]] = {
-    "mediapipe": MediaPipeDetector,
-    "precomputed": PrecomputedDetector,
-}
+DETECTORS.register("mediapipe_legacy", MediaPipeDetector)
+DETECTORS.register("precomputed", PrecomputedDetector)
 
 
 def available_detectors() -> list[str]:
-    return sorted(_DETECTORS)
-
-
-def register_detector(name: str, factory: Callable[..., Detector]) -> None:
-    """Add a detector (e.g. a plugin wrapping another model) under `name`."""
-    _DETECTORS[name] = factory
+    return DETECTORS.names()
 
 
 def get_detector(name: str, **kwargs: Any) -> Detector:
-    """A detector by name: "mediapipe" (default options) or "precomputed" (needs path=...)."""
-    if name not in _DETECTORS:
-        raise UnknownNameError("detector", name, list(_DETECTORS))
+    """A detector by name: "mediapipe" (multi-person, default), "mediapipe_legacy" (one person), or
+    "precomputed" (needs path=...). Options are the detector class's keyword arguments."""
+    factory = DETECTORS.get(name)
     if name == "precomputed" and "path" not in kwargs:
         raise PosenasError("the precomputed detector needs a keypoint file: pass path=... (CLI: --keypoints)")
-    return _DETECTORS[name](**kwargs)
+    try:
+        return factory(**kwargs)
+    except TypeError as e:  # an option the detector does not take: name it
+        raise PosenasError(f"detector {name!r}: {e}") from None

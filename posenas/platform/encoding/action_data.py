@@ -22,6 +22,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from posenas.core.config import ConfigBase, config_dataclass
+from posenas.core.timeseries import resample_to_length
 from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
 from posenas.errors import PosenasError
 from posenas.platform.encoding.pose_space import to_pose_space
@@ -60,24 +62,12 @@ class ActionImages:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    @property
-    def image_size(self) -> int:
-        return int(self.images.shape[1])
-
     def subset(self, index: np.ndarray | Sequence[int]) -> "ActionImages":
         idx = np.asarray(index)
         if idx.dtype == bool:
             idx = np.nonzero(idx)[0]
         return ActionImages(self.images[idx], self.labels[idx], [self.seq_ids[i] for i in idx],
                             self.subjects[idx], list(self.classes))
-
-    @staticmethod
-    def concat(parts: Sequence["ActionImages"]) -> "ActionImages":
-        if not parts:
-            raise ValueError("nothing to concatenate")
-        return ActionImages(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                            [s for p in parts for s in p.seq_ids], np.concatenate([p.subjects for p in parts]),
-                            list(parts[0].classes))
 
 
 @dataclass
@@ -105,8 +95,8 @@ class ActionSequences:
         return len(self.classes)
 
 
-@dataclass(frozen=True)
-class AugmentConfig:
+@config_dataclass(frozen=True)
+class AugmentConfig(ConfigBase):
     """Random copies for the training part: rotation about the up axis, per-axis scale, time crop."""
 
     rotate_deg: float = 20.0
@@ -322,16 +312,6 @@ def protocol_split(dataset: SkeletonDataset, protocol: str, config: EncodingConf
     return train, val, test
 
 
-def resample_time(joints: np.ndarray, frames: int) -> np.ndarray:
-    """Linear resampling along axis 0 to `frames` samples (first and last frame kept)."""
-    t = joints.shape[0]
-    pos = np.linspace(0.0, t - 1, frames)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, t - 1)
-    w = (pos - lo).reshape((-1,) + (1,) * (joints.ndim - 1))
-    return (1 - w) * joints[lo] + w * joints[hi]
-
-
 def sequence_features(joints: np.ndarray, frames: int, seq_id: str = "<array>") -> np.ndarray:
     """(T, P, J, 3) -> (frames, P*J*3): centred on the sequence centroid and scaled to unit RMS radius."""
     x = np.asarray(joints, dtype=np.float64)
@@ -340,7 +320,7 @@ def sequence_features(joints: np.ndarray, frames: int, seq_id: str = "<array>") 
     x = x - x.reshape(-1, 3).mean(axis=0)
     rms = np.sqrt((x**2).sum(-1).mean())
     x = x / (rms if rms > 1e-9 else 1.0)
-    return resample_time(x, frames).reshape(frames, -1).astype(np.float32)
+    return resample_to_length(x, frames).reshape(frames, -1).astype(np.float32)
 
 
 def protocol_split_sequences(dataset: SkeletonDataset, protocol: str, frames: int = 32, augment_train: int = 0,

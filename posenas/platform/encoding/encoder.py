@@ -11,7 +11,7 @@ from posenas.errors import PosenasError
 from posenas.platform.encoding.pose_space import POSE_SPACES, to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
-MIN_FRAMES = 2  # an action image needs at least one motion column
+MIN_FRAMES = 1  # a photo is one frame: it is encoded as a still clip (see `encode`)
 
 
 @dataclass
@@ -28,10 +28,7 @@ class ActionEncoder:
     @classmethod
     def from_records(cls, encoding: dict[str, Any], space: dict[str, Any]) -> "ActionEncoder":
         """The encoder a classifier checkpoint asks for (its `encoding` and `space` records)."""
-        defaults = EncodingConfig()
-        fixed = {k: tuple(v) if isinstance(getattr(defaults, k, None), tuple) and isinstance(v, list) else v
-                 for k, v in encoding.items()}
-        return cls(EncodingConfig(**fixed), str(space.get("name", "native")))
+        return cls(EncodingConfig.from_dict(dict(encoding)), str(space.get("name", "native")))
 
     def person_joints(self, poses: np.ndarray, layout: str = "h36m17", left_handed: bool = False) -> list[np.ndarray | None]:
         """(T, P, J, 3) -> per person its frames with finite joints, in the encoder's space (None: too few)."""
@@ -49,5 +46,12 @@ class ActionEncoder:
         return out
 
     def encode(self, joints: np.ndarray, clip_id: str = "<clip>") -> np.ndarray:
-        """One person's (T, 1, J, 3) joints in the encoder's space -> uint8 (size, size, 3) image."""
-        return encode_sequence(joints, seq_id=clip_id, config=self.config)
+        """One person's (T, 1, J, 3) joints in the encoder's space -> uint8 (size, size, 3) image.
+
+        A single frame (a photo) is repeated once, i.e. encoded as a person standing still in that pose:
+        the motion rows are then all zero, which is what a still clip would give.
+        """
+        x = np.asarray(joints)
+        if len(x) == 1:
+            x = np.concatenate([x, x])
+        return encode_sequence(x, seq_id=clip_id, config=self.config)

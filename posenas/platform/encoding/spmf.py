@@ -23,18 +23,18 @@ action. The layout used here:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
 
-from posenas.errors import PosenasError
+from posenas.core.config import ConfigBase, config_dataclass
+from posenas.errors import ConfigError, PosenasError
 
 ENCODINGS = ("enhanced_spmf", "spmf", "joints")
 
 
-@dataclass(frozen=True)
-class EncodingConfig:
+@config_dataclass(frozen=True)
+class EncodingConfig(ConfigBase):
     """How a sequence becomes an image; hashed into the action-image cache key, so keep it plain data."""
 
     encoding: str = "enhanced_spmf"
@@ -53,11 +53,7 @@ class EncodingConfig:
 
             raise UnknownNameError("action-image encoding", self.encoding, list(ENCODINGS))
         if self.size < 4:
-            raise ValueError(f"image size must be >= 4, got {self.size}")
-        object.__setattr__(self, "clahe_tile_grid", tuple(int(v) for v in self.clahe_tile_grid))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+            raise ConfigError("EncodingConfig", "size", f"image size must be >= 4, got {self.size}")
 
 
 # --- checks -------------------------------------------------------------------------------------

@@ -1,19 +1,22 @@
-"""Lifter and training configurations as dataclasses, so a checkpoint can store and rebuild them exactly."""
+"""Lifter and training configurations as validated dataclasses, so a checkpoint can store and rebuild them
+exactly and a bad value fails with the field's name."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import field
+from typing import Any, Literal, get_args
 
-from posenas.errors import PosenasError
+from posenas.core.config import ConfigBase, config_dataclass
+from posenas.errors import ConfigError
 
-ARCHS = ("pose", "motion", "two_stream")
-FUSIONS = ("gated", "sum")
-INPUT_NORMS = ("centered", "screen")
+Arch = Literal["pose", "motion", "two_stream"]
+Fusion = Literal["gated", "sum"]
+InputNorm = Literal["centered", "screen"]
+ARCHS: tuple[str, ...] = get_args(Arch)
 
 
-@dataclass
-class LifterConfig:
+@config_dataclass
+class LifterConfig(ConfigBase):
     """Architecture of a 2D->3D lifter (h36m17 in, root-relative h36m17 metres out).
 
     arch: "pose" = per-frame residual MLP (Martinez et al. 2017), "motion" = dilated temporal
@@ -23,10 +26,10 @@ class LifterConfig:
     at past frames (live video, latency 0 frames instead of receptive_field // 2).
     """
 
-    arch: str = "two_stream"
+    arch: Arch = "two_stream"
     num_joints: int = 17
     use_confidence: bool = True
-    input_norm: str = "centered"  # "centered" (pose shape + position + size) | "screen" (raw, VideoPose3D)
+    input_norm: InputNorm = "centered"  # "centered" (pose shape + position + size) | "screen" (raw, VideoPose3D)
     # pose stream (Martinez)
     pose_hidden: int = 512
     pose_blocks: int = 2
@@ -35,18 +38,11 @@ class LifterConfig:
     motion_channels: int = 256
     causal: bool = False
     dropout: float = 0.25
-    fusion: str = "gated"
+    fusion: Fusion = "gated"
 
     def __post_init__(self) -> None:
-        self.filter_widths = tuple(int(w) for w in self.filter_widths)
-        if self.arch not in ARCHS:
-            raise PosenasError(f"lifter arch {self.arch!r} unknown; available: {', '.join(ARCHS)}")
-        if self.fusion not in FUSIONS:
-            raise PosenasError(f"lifter fusion {self.fusion!r} unknown; available: {', '.join(FUSIONS)}")
-        if self.input_norm not in INPUT_NORMS:
-            raise PosenasError(f"lifter input_norm {self.input_norm!r} unknown; available: {', '.join(INPUT_NORMS)}")
         if not self.filter_widths or any(w < 1 or w % 2 == 0 for w in self.filter_widths):
-            raise PosenasError(f"filter_widths must be odd and >= 1, got {self.filter_widths}")
+            raise ConfigError(type(self).__name__, "filter_widths", f"must be odd and >= 1, got {self.filter_widths}")
 
     @property
     def receptive_field(self) -> int:
@@ -66,23 +62,14 @@ class LifterConfig:
             return rf - 1, 0
         return (rf - 1) // 2, (rf - 1) // 2
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["filter_widths"] = list(self.filter_widths)
-        return d
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LifterConfig:
-        d = {"input_norm": "screen", **d}  # checkpoints from before input_norm existed fed raw coords
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise PosenasError(f"lifter config: unknown fields {sorted(unknown)}")
-        return cls(**d)
+        """Validated; a checkpoint from before `input_norm` existed fed raw coordinates ("screen")."""
+        return super().from_dict({"input_norm": "screen", **d})
 
 
-@dataclass
-class NoiseConfig:
+@config_dataclass
+class NoiseConfig(ConfigBase):
     """2D corruption applied to synthetic training inputs, so a model trained on exact projections
     survives a real detector: Gaussian jitter, occasional large outliers and dropped joints."""
 
@@ -91,13 +78,10 @@ class NoiseConfig:
     outlier_px: float = 40.0
     drop_prob: float = 0.03
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings: Adam with exponential lr decay per epoch, MPJPE + optional terms."""
+@config_dataclass
+class LifterTrainConfig(ConfigBase):
+    """How a lifter is trained: Adam with exponential lr decay per epoch, MPJPE + optional terms."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -112,12 +96,3 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float | None = None
     threads: int | None = 1  # one torch thread is ~5x faster than two on a busy 2-core machine
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        noise = NoiseConfig(**d.pop("noise", {}))
-        return cls(noise=noise, **d)

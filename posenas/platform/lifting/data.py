@@ -239,12 +239,11 @@ def msr_pair_to_clip(pair: Any) -> Clip:
     Kinect confidence 0 means 'inferred' (a guessed position, not missing): it becomes 0.5; untracked
     frames get confidence 0 and are excluded from losses and metrics through `valid`.
     """
-    from posenas.datasets.msr_action3d import ACTION_NAMES, KINECT_320
+    from posenas.datasets.msr_action3d import ACTION_NAMES, KINECT_320, kinect_to_camera
     from posenas.core.normalize import normalize_screen, root_relative
     from posenas.core.skeleton import convert_confidence_to_h36m, convert_to_h36m
 
-    xyz = pair.xyz * np.array([1.0, -1.0, 1.0], np.float32)
-    y = root_relative(convert_to_h36m(xyz, "msr20")).astype(np.float32)
+    y = root_relative(convert_to_h36m(kinect_to_camera(pair.xyz), "msr20")).astype(np.float32)
     uv = convert_to_h36m(pair.uv, "msr20")
     c20 = np.where(pair.valid, np.where(pair.conf > 0, 1.0, 0.5), 0.0).astype(np.float32)
     conf = convert_confidence_to_h36m(c20, "msr20")
@@ -256,13 +255,15 @@ def msr_pair_to_clip(pair: Any) -> Clip:
 
 
 def load_msr(root: str | Path, subset: str = "cvpr12", max_sequences: int | None = None) -> LifterData:
-    """MSR Action3D real pairs, cross-subject: odd subjects train, even subjects form split 'msr_xsub'."""
-    from posenas.datasets.msr_action3d import load_msr_pairs
+    """MSR Action3D real pairs, the dataset's cross-subject protocol (odd subjects train, even subjects form
+    split 'msr_xsub')."""
+    from posenas.datasets.msr_action3d import load_msr_pairs, msr_protocols
 
     pairs, faults = load_msr_pairs(root, subset=subset)
-    clips = [msr_pair_to_clip(p) for p in pairs]
-    train = [c for c in clips if c.subject % 2 == 1]
-    test = [c for c in clips if c.subject % 2 == 0]
+    split = msr_protocols(pairs)["cross_subject"]
+    clips = {p.seq_id: msr_pair_to_clip(p) for p in pairs}
+    train = [clips[i] for i in split.train]
+    test = [clips[i] for i in split.test]
     if max_sequences is not None:
         train, test = train[:max_sequences], test[: max(1, max_sequences // 3)]
     info = {
@@ -276,16 +277,13 @@ def load_msr(root: str | Path, subset: str = "cvpr12", max_sequences: int | None
 
 
 # --- Human3.6M ------------------------------------------------------------------------------------
-H36M_TEST_SUBJECTS = ("S9", "S11")
-
-
 def load_h36m(
     path_3d: str | Path, path_2d: str | Path | None = None, extrinsics: str | Path | None = None,
     max_sequences: int | None = None,
 ) -> LifterData:
-    """Human3.6M (VideoPose3D npz files) via `posenas.datasets.h36m.load_h36m_pairs`: S1,5,6,7,8 train,
-    S9,11 form split 'h36m' (the standard protocol)."""
-    from posenas.datasets.h36m import INTRINSICS, load_h36m_pairs
+    """Human3.6M (VideoPose3D npz files) via `posenas.datasets.h36m.load_h36m_pairs`, the dataset's standard
+    protocol: TRAIN_SUBJECTS (S1,5,6,7,8) train, TEST_SUBJECTS (S9,11) form split 'h36m'."""
+    from posenas.datasets.h36m import INTRINSICS, TEST_SUBJECTS, TRAIN_SUBJECTS, load_h36m_pairs
     from posenas.core.normalize import normalize_screen, root_relative
 
     if path_2d is None:
@@ -301,11 +299,14 @@ def load_h36m(
                     y=root_relative(np.asarray(p.pose3d_cam, np.float32)).astype(np.float32),
                     seq_id=f"{p.subject}/{p.action}/{p.camera}", subject=int(p.subject.lstrip("S")),
                     group=p.action.split(" ")[0])
-        (test if p.subject in H36M_TEST_SUBJECTS else train).append(clip)
+        if p.subject in TEST_SUBJECTS:
+            test.append(clip)
+        elif p.subject in TRAIN_SUBJECTS:
+            train.append(clip)
     if max_sequences is not None:
         train, test = train[:max_sequences], test[: max(1, max_sequences // 3)]
     info = {"dataset": "h36m", "path": str(Path(path_3d).resolve()), "path_2d": str(Path(path_2d).resolve()),
-            "protocol": "S1,5,6,7,8 train / S9,11 test", "train_sequences": len(train),
+            "protocol": f"{','.join(TRAIN_SUBJECTS)} train / {','.join(TEST_SUBJECTS)} test", "train_sequences": len(train),
             "test_sequences": len(test), "train_subjects": sorted({c.subject for c in train}),
             "test_subjects": sorted({c.subject for c in test}), "faults": len(faults)}
     return LifterData(real_train=train, val={"h36m": test}, info={"sources": [info]})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from posenas.core.registry import Registry
 from posenas.platform.lifting.config import LifterConfig
 
 
@@ -201,10 +202,13 @@ class TwoStreamLifter(nn.Module):
         return self.forward_streams(x, conf)["fused"]
 
 
+# arch name -> model class; `LifterConfig.arch` accepts exactly these names (config.ARCHS)
+LIFTERS: Registry[type[nn.Module]] = Registry("lifter arch")
+LIFTERS.register("pose", PoseStream)  # Martinez baseline
+LIFTERS.register("motion", MotionStream)  # VideoPose3D baseline
+LIFTERS.register("two_stream", TwoStreamLifter)
+
+
 def build_model(cfg: LifterConfig) -> nn.Module:
-    """The model an `arch` names: "pose" (Martinez baseline), "motion" (VideoPose3D baseline) or "two_stream"."""
-    return {"pose": PoseStream, "motion": MotionStream, "two_stream": TwoStreamLifter}[cfg.arch](cfg)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """The model `cfg.arch` names, built from `cfg`."""
+    return LIFTERS.get(cfg.arch)(cfg)

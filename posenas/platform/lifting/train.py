@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from posenas.platform.lifting.config import LifterConfig, TrainConfig
+from posenas.core.checkpoint import count_parameters
+from posenas.platform.lifting.config import LifterConfig, LifterTrainConfig
 from posenas.platform.lifting.data import H36M, LifterData, WindowBank, flip_batch
-from posenas.platform.lifting.models import TwoStreamLifter, build_model, count_parameters
+from posenas.platform.lifting.models import TwoStreamLifter, build_model
 
 _BONES = torch.tensor(H36M.bones, dtype=torch.long)
 AUX_WEIGHT = 0.5  # per-stream heads of the two-stream model keep both streams useful on their own
@@ -46,17 +47,19 @@ def velocity_loss(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> 
 
 
 @dataclass
-class TrainResult:
+class LifterTrainResult:
+    """A trained lifter with its configs, per-epoch history and final validation metrics."""
+
     model: nn.Module
     config: LifterConfig
-    train: TrainConfig
+    train: LifterTrainConfig
     history: list[dict[str, float]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     parameters: int = 0
 
 
-def _loss(model: nn.Module, tcfg: TrainConfig, x, c, y, v) -> tuple[torch.Tensor, dict[str, float]]:
+def _loss(model: nn.Module, tcfg: LifterTrainConfig, x, c, y, v) -> tuple[torch.Tensor, dict[str, float]]:
     parts: dict[str, torch.Tensor] = {}
     if isinstance(model, TwoStreamLifter):
         out = model.forward_streams(x, c)
@@ -75,12 +78,12 @@ def _loss(model: nn.Module, tcfg: TrainConfig, x, c, y, v) -> tuple[torch.Tensor
 
 def train_lifter(
     cfg: LifterConfig,
-    tcfg: TrainConfig,
+    tcfg: LifterTrainConfig,
     data: LifterData,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     val_every: int = 0,
-) -> TrainResult:
+) -> LifterTrainResult:
     """Train `cfg.arch` on `data`; evaluate on `data.val` every `val_every` epochs (0: only at the end).
 
     Validation never steers training (no early stopping on held-out subjects), so the final numbers
@@ -97,7 +100,7 @@ def train_lifter(
     model = build_model(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, amsgrad=True)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=tcfg.lr_decay)
-    result = TrainResult(model, cfg, tcfg, parameters=count_parameters(model))
+    result = LifterTrainResult(model, cfg, tcfg, parameters=count_parameters(model))
     t0 = time.monotonic()
     pbar = tqdm(range(tcfg.epochs), desc=f"train {cfg.arch}", disable=not progress)
     for epoch in pbar:
@@ -146,7 +149,7 @@ def train_lifter(
     return result
 
 
-def save_result(path: str | Path, result: TrainResult, data: LifterData, command: str | None = None,
+def save_result(path: str | Path, result: LifterTrainResult, data: LifterData, command: str | None = None,
                 half: bool = False) -> Path:
     """Checkpoint with config, data record, training settings, history and final validation metrics."""
     from posenas.platform.lifting.checkpoint import save_checkpoint
