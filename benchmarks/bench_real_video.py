@@ -289,6 +289,11 @@ def _markdown(res: dict) -> str:
         lines.append(f"| {name} | {views} | {med} | {p90} | {r['frames_all_joints']} | {r['mean_views']:.2f} "
                      f"| {100 * r['two_view_share']:.0f}% |")
     s = res["settings"]
+    lines += ["", "Notes: the pseudo ground truth is triangulated from MediaPipe's own 2D keypoints, so it shares their "
+              "joint definitions (where hips and shoulders sit), which favours MediaPipe's world landmarks; the lifter "
+              "predicts CMU mocap joints. The stream rows are the heads of the shipped two-stream model run alone (no "
+              "separately trained single-stream checkpoint ships). The sequence mean pose uses each person's own "
+              "pseudo ground truth (an oracle). Nothing was trained or tuned on this capture."]
     lines += ["", f"Settings: a joint is triangulated from >= {s['min_views']} views with every kept view within "
               f"{s['max_error_px']:.0f} px; tracks are associated across views below {s['assoc_cost_px']:.0f} px median "
               f"two-view error; detector num_poses={s['num_poses']}. {res['machine']}, {res['seconds']:.0f} s.", ""]

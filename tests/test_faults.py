@@ -90,13 +90,13 @@ def test_killed_child_worker_is_restarted_and_the_search_goes_on(ray_local, tmp_
                 workers[0].send_signal(signal.SIGKILL)
                 killed.append(workers[0].pid)
 
-    out = run_search(_config(epochs=3, workers=2), _data(), tmp_path, name="kill_child",
+    out = run_search(_config(epochs=2, workers=2), _data(), tmp_path, name="kill_child",
                      callbacks=[KillAChildWorker()], verbose=0)
     assert killed
     rows = _rows(tmp_path / "kill_child")
-    assert [r["epoch"] for r in rows] == [1, 2, 3] and {r["start_epoch"] for r in rows} == {0}  # no trial restart
+    assert [r["epoch"] for r in rows] == [1, 2] and {r["start_epoch"] for r in rows} == {0}  # no trial restart
     steps = [h["child_steps"] for h in out.history]
-    assert steps == [steps[0], 2 * steps[0], 3 * steps[0]]  # no step lost or applied twice
+    assert steps == [steps[0], 2 * steps[0]]  # no step lost or applied twice
     out.genotype.validate()
 
 
@@ -136,8 +136,8 @@ def test_killed_extract_actor_mid_video_every_video_written_once(ray_local, tmp_
 
     videos = tmp_path / "videos"
     videos.mkdir()
-    for name in ("a", "b", "c"):
-        _person_video(videos / f"{name}.mp4", n=40)
+    for name in ("a", "b"):
+        _person_video(videos / f"{name}.mp4", n=30)
     out = tmp_path / "parquet"
     result: dict[str, object] = {}
 
@@ -166,11 +166,11 @@ def test_killed_extract_actor_mid_video_every_video_written_once(ray_local, tmp_
     assert killed is not None, "the extract actor was never caught mid-video"
     assert "error" not in result, result.get("error")
     rep = result["report"]
-    assert sorted(rep.done) == ["a", "b", "c"] and rep.failed == []  # each video reported once
+    assert sorted(rep.done) == ["a", "b"] and rep.failed == []  # each video reported once
     df = pd.read_parquet(out)
     assert not df.duplicated(["video_id", "frame", "person"]).any()  # no row written twice
     assert df.groupby("video_id")["frame"].nunique().sum() == rep.frames  # nor a frame lost
-    assert sorted(df["video_id"].unique()) == ["a", "b", "c"]
+    assert sorted(df["video_id"].unique()) == ["a", "b"]
 
 
 DRIVER = """

@@ -187,8 +187,16 @@ def test_video_without_anyone(make_person_video, tmp_path, checkpoint, caplog):
     from posenas.datasets.keypoints import read_keypoints
 
     empty = make_person_video(tmp_path / "nobody.mp4", n=5, blank=range(5))
-    with caplog.at_level("WARNING"):
-        out = lift_video(empty, tmp_path / "o", lifter=checkpoint, render=False)
+    import logging
+
+    log = logging.getLogger("posenas.platform.pipeline")
+    log.addHandler(caplog.handler)  # not through the root logger: other tests in a run may reconfigure it
+    log.disabled = False  # a library's dictConfig(disable_existing_loggers=True) earlier in the run disables it
+    try:
+        with caplog.at_level("WARNING", logger=log.name):
+            out = lift_video(empty, tmp_path / "o", lifter=checkpoint, render=False)
+    finally:
+        log.removeHandler(caplog.handler)
     assert "detected in any of 5 frames" in caplog.text
     assert out["stats"]["frames_without_person"] == 5
     (seq,) = read_keypoints(out["paths"]["parquet"])

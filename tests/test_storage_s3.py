@@ -23,7 +23,6 @@ import pytest
 from posenas.core import storage
 from posenas.errors import PosenasError
 
-REPO = Path(__file__).resolve().parents[1]
 BUCKET = "posenas-test"
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
@@ -111,7 +110,7 @@ def _checkpoint_digests(fs, experiment: str, into: Path) -> dict[int, str]:
 
 
 def _search_cmd(dataset: Path, endpoint: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "posenas.cli", "search", "--dataset", str(dataset), "--epochs", "6",
+    return [sys.executable, "-m", "posenas.cli", "search", "--dataset", str(dataset), "--epochs", "5",
             "--channels", "4", "--cells", "1", "--nodes", "2", "--name", "s3search",
             "--storage-path", f"s3://{BUCKET}/runs", "--storage-endpoint", endpoint, *extra]
 
@@ -126,7 +125,7 @@ def test_search_on_s3_is_killed_then_resumes_from_its_checkpoint(s3_endpoint, ti
     fs, _ = storage.filesystem(f"s3://{BUCKET}", s3_endpoint)
     experiment = f"{BUCKET}/runs/s3search"
     log = open(tmp_path / "first.log", "w")
-    first = subprocess.Popen(_search_cmd(tiny_msr, s3_endpoint), env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    first = subprocess.Popen(_search_cmd(tiny_msr, s3_endpoint), env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 300
         while True:  # two checkpoints: Tune has then also forced its experiment state up to the store
@@ -146,10 +145,10 @@ def test_search_on_s3_is_killed_then_resumes_from_its_checkpoint(s3_endpoint, ti
             first.kill()
         log.close()
     before = _checkpoint_digests(fs, experiment, tmp_path)
-    assert before and max(before) < 6  # interrupted: the search had not finished
+    assert before and max(before) < 5  # interrupted: the search had not finished
     assert storage.exists(f"s3://{experiment}/posenas_run.json", s3_endpoint)
 
-    r = subprocess.run(_search_cmd(tiny_msr, s3_endpoint, "--resume"), env=env, cwd=REPO, capture_output=True,
+    r = subprocess.run(_search_cmd(tiny_msr, s3_endpoint, "--resume"), env=env, cwd=tmp_path, capture_output=True,
                        text=True, timeout=400)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (result_json,) = [i.path for i in fs.get_file_info(pafs.FileSelector(experiment, recursive=True))
@@ -160,8 +159,9 @@ def test_search_on_s3_is_killed_then_resumes_from_its_checkpoint(s3_endpoint, ti
     assert resumed, "the second run started over instead of resuming"
     start = resumed[0]["start_epoch"]
     assert start in before and resumed[0]["controller_digest_at_start"] == before[start]  # that checkpoint's controller
-    assert [row["epoch"] for row in resumed] == list(range(start + 1, 7))
+    assert [row["epoch"] for row in resumed] == list(range(start + 1, 6))
     assert "derived_val_acc" in rows[-1] and "shared-weight val acc of the derived child" in r.stdout
+    assert (tmp_path / "posenas_report" / "s3search" / "genotype.json").is_file()  # a remote run's report: ./posenas_report
 
 
 @pytest.mark.slow
@@ -186,3 +186,24 @@ def test_extract_writes_parquet_to_s3_and_resumes(s3_endpoint, ray_local, person
     assert rep2.skipped == ["walk"] and rep2.done == ["jump"]
     summary = json.loads(storage.read_text(f"{out}/_summary.json", s3_endpoint))
     assert (summary["done"], summary["skipped"], summary["frames"]) == (1, 1, 5)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_train_writes_its_trials_to_s3(s3_endpoint, ray_local, tiny_msr):
+    import numpy as np
+    import pyarrow.fs as pafs
+
+    from posenas.platform.classification.cellnet import NetConfig
+    from posenas.platform.classification.genotype import random_genotype
+    from posenas.search import api
+    from posenas.search.data import DataSpec, load_splits
+
+    spec = DataSpec(str(tiny_msr), augment_train=0)
+    genotype = random_genotype(2, np.random.default_rng(0))
+    outcome = api.train_genotype(genotype, load_splits(spec), spec, NetConfig(channels=4, num_nodes=2), {"epochs": 1},
+                                 f"s3://{BUCKET}/train", name="t", seeds=1, verbose=0, storage_endpoint=s3_endpoint)
+    assert outcome.experiment_path == f"s3://{BUCKET}/train/t" and 0.0 <= outcome.test_accs[0] <= 1.0
+    fs, inner = storage.filesystem(outcome.experiment_path, s3_endpoint)
+    files = {i.base_name for i in fs.get_file_info(pafs.FileSelector(inner, recursive=True))}
+    assert {"model.pt", "result.json"} <= files

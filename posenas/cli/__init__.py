@@ -8,7 +8,7 @@ from importlib import import_module
 
 import typer
 
-from posenas import __version__
+from posenas._version import __version__
 from posenas.errors import PosenasError
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

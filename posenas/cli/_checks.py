@@ -147,7 +147,7 @@ def check_layout_for_detector(detector: str, layout: str | None, option: str = "
     "h36m17" is derived from any layout; another layout must be a selection of the detector's joints.
     Only known for the MediaPipe detector; precomputed keypoints are checked when their file is read.
     """
-    if layout is None or detector != "mediapipe":
+    if layout is None or detector not in ("mediapipe", "mediapipe_legacy"):
         return
     from posenas.core.skeleton import get_layout
     from posenas.platform.detection.detectors import MediaPipeDetector

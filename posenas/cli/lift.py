@@ -70,7 +70,8 @@ def lift_video_command(
     checkpoint: Optional[Path] = typer.Option(
         None, "--checkpoint", "-c", exists=True, dir_okay=False,
         help="Lifter checkpoint (.pt); default: the shipped CMU-trained lifter."),
-    detector: Literal["mediapipe", "precomputed"] = typer.Option("mediapipe", "--detector", help="2D detector."),
+    detector: Literal["mediapipe", "mediapipe_legacy", "precomputed"] = typer.Option(
+        "mediapipe", "--detector", help="2D detector: mediapipe (several people), mediapipe_legacy (one), precomputed."),
     keypoints: Optional[Path] = typer.Option(
         None, "--keypoints", exists=True,
         help="Precomputed 2D keypoints (OpenPose JSON folder, COCO JSON, posenas npz/Parquet)."),

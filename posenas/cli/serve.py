@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -30,14 +30,30 @@ def serve_command(
 
     from posenas.serve.app import start
 
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C or SIGTERM at any point (also while the deployments start, when HTTP may already answer, and
+    # when started with SIGINT ignored as a background job) ends in the same clean shutdown
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     typer.echo(f"starting posenas on http://{cfg.host}:{cfg.port} ...", err=True)
-    start(cfg, ray_address=address, num_cpus=num_cpus)
-    base = f"http://{cfg.host}:{cfg.port}{cfg.route_prefix.rstrip('/')}"
-    typer.echo(f"posenas is up: API {base}/v1 (docs {base}/docs)" + (f", demo {base}{cfg.ui.path}" if cfg.ui.enabled else ""))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    typer.echo("shutting down ...", err=True)
-    serve.shutdown()
-    ray.shutdown()
+    try:
+        start(cfg, ray_address=address, num_cpus=num_cpus)
+        base = f"http://{cfg.host}:{cfg.port}{cfg.route_prefix.rstrip('/')}"
+        typer.echo(f"posenas is up: API {base}/v1 (docs {base}/docs)"
+                   + (f", demo {base}{cfg.ui.path}" if cfg.ui.enabled else ""))
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        typer.echo("shutting down ...", err=True)
+        if ray.is_initialized():
+            try:
+                serve.shutdown()
+            finally:
+                ray.shutdown()
+        typer.echo("stopped", err=True)

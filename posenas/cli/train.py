@@ -7,7 +7,7 @@ file fails in one line before any training.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
@@ -33,6 +33,11 @@ def train(
     augment_train: int = typer.Option(4, "--augment-train", min=0),
     val_fraction: float = typer.Option(0.2, "--val-fraction", callback=_checks.fraction_open,
                                        help="Share of the training subjects held out to pick the epoch (0 < f < 1)."),
+    poses: Literal["dataset", "lifted"] = typer.Option(
+        "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
+                                   "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
+    lifter: Optional[Path] = typer.Option(None, "--lifter", exists=True, dir_okay=False,
+                                          help="Lifter checkpoint for --poses lifted (default: the shipped one)."),
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api
@@ -47,7 +52,8 @@ def train(
         net.channels = channels
     if cells is not None:
         net.cells_per_block = cells
-    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train, val_fraction)
+    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train, val_fraction,
+                    poses=poses, lifter=None if lifter is None else str(lifter.resolve()))
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
                                  storage_endpoint=storage_endpoint)

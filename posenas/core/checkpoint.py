@@ -58,7 +58,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint, half: bool = False) -> P
     """
     import torch
 
-    from posenas import __version__
+    from posenas._version import __version__
 
     if ckpt.kind not in KINDS:
         raise ValueError(f"checkpoint kind must be one of {KINDS}, got {ckpt.kind!r}")

@@ -4,7 +4,8 @@ Ray's own fate sharing takes the GCS and the raylet down with a killed driver (S
 the raylet's agents (ray::DashboardAgent, ray::RuntimeEnvAgent) and workers it had started can stay
 behind, holding ports and memory (and an actor may keep writing). `init_ray` starts this script in
 its own session; it remembers the node's processes and their descendants while the driver lives and,
-once the driver is gone, terminates whatever of them still runs (SIGTERM, then SIGKILL).
+once the driver is gone (or the node has shut down), terminates whatever of them still runs (SIGTERM,
+then SIGKILL) and exits.
 
 Run as a script (not imported by posenas) with only psutil on the path: `python ray_reaper.py PID ...`
 where the first PID is the driver and the rest are the node processes Ray started.
@@ -31,15 +32,16 @@ def main(argv: list[str]) -> int:
     except psutil.NoSuchProcess:
         return 0
     seen: dict[int, psutil.Process] = {}
+    for pid in roots:
+        try:
+            seen[pid] = psutil.Process(pid)  # keeps the create time: a reused pid is never touched
+        except psutil.NoSuchProcess:
+            pass
+    node = list(seen.values())
 
     def remember() -> None:
-        for pid in roots + [c.pid for c in driver.children(recursive=True)]:
-            if pid in seen:
-                continue
-            try:
-                seen[pid] = psutil.Process(pid)  # keeps the create time: a reused pid is never touched
-            except psutil.NoSuchProcess:
-                pass
+        """The node's processes and everything they started (agents, workers, actors); nothing else the
+        driver may have started (a test's servers, a user's subprocesses) is ever touched."""
         for p in list(seen.values()):
             try:
                 for c in p.children(recursive=True):
@@ -50,6 +52,8 @@ def main(argv: list[str]) -> int:
     while True:
         try:
             if not driver.is_running() or driver.status() == psutil.STATUS_ZOMBIE:
+                break
+            if not any(p.is_running() for p in node):  # ray.shutdown(): only stragglers are left to stop
                 break
             remember()
         except psutil.NoSuchProcess:

@@ -299,6 +299,10 @@ class Pipeline:
             filled, c, gaps = fill_gaps(h.keypoints[:, i], h.scores[:, i])
             kp_filled[:, i], conf[:, i] = filled, c
             poses[:, i] = self.lifter.lift(filled, c, det.width, det.height)
+            # a track exists only between its first and last detection: no pose before it enters or after it leaves
+            seen = np.nonzero(detected[:, i])[0]
+            outside = np.r_[0 : seen[0], seen[-1] + 1 : t]
+            kp_filled[outside, i], conf[outside, i], poses[outside, i] = np.nan, 0.0, np.nan
             persons.append({"person": i, "track_id": ids[i], "frames_detected": int(detected[:, i].sum()), "gaps": gaps})
             if gaps:
                 log.info("%s person %d: filled %d gap(s) by interpolation, lengths %s frames",
@@ -531,3 +535,34 @@ def lift_video(video: str | Path, out_dir: str | Path, detector: str | Detector 
     pipe = Pipeline(config, **stages)
     return run_to_files(pipe, video, out_dir, classify=False, render=render, keypoint_layout=keypoint_layout,
                         clip_id=video_id, progress=progress)
+
+
+def lift_dataset(pipeline: Pipeline, dataset: Any) -> Any:
+    """A 2D SkeletonDataset (pixels) lifted to 3D by the pipeline's own lifter: the poses an action model
+    sees in the pipeline, for training it in that domain (`posenas train --poses lifted`).
+
+    Image size comes from each sequence's meta ("width"/"height") or the dataset's camera (MSR's screen
+    files: the 320x240 Kinect depth camera). Protocols, classes and labels are kept; the 3D is h36m17,
+    metres, root-relative, camera axes (right-handed).
+    """
+    from dataclasses import replace
+
+    cam = dataset.meta.get("camera")
+    out = []
+    for seq in dataset.sequences:
+        if seq.dims != 2:
+            raise PosenasError(f"{dataset.name} {seq.seq_id}: lifting needs 2D joints (pixels), got {seq.dims}D; "
+                               "for MSR Action3D load the screen files (version=screen)")
+        w = seq.meta.get("width") or getattr(cam, "width", None)
+        h = seq.meta.get("height") or getattr(cam, "height", None)
+        if not w or not h:
+            raise PosenasError(f"{dataset.name} {seq.seq_id}: image size unknown (no width/height in its meta)")
+        conf = seq.confidence if seq.confidence is not None else np.isfinite(seq.joints).all(-1).astype(np.float32)
+        det = Detections(seq.joints, conf, seq.layout, int(w), int(h), float(seq.fps))
+        _, _, poses, _ = pipeline.lift_detections(det, seq.seq_id)
+        keep = np.isfinite(poses).all(axis=(1, 2, 3))
+        meta = {k: v for k, v in seq.meta.items() if k != "handedness"}
+        meta.update({"units": "m", "lifted_by": str(getattr(pipeline.lifter, "name", "lifter")), "handedness": "right"})
+        out.append(replace(seq, joints=poses[keep], layout=POSE_LAYOUT, confidence=None, meta=meta))
+    return replace(dataset, name=f"{dataset.name}_lifted", layout=POSE_LAYOUT, sequences=out,
+                   meta={**dataset.meta, "lifted_by": str(getattr(pipeline.lifter, "name", "lifter"))})

@@ -27,6 +27,10 @@ class DataSpec(ConfigBase):
     seed: int = 0
     encoding: dict[str, Any] = field(default_factory=dict)  # EncodingConfig fields
     space: str = "canonical"  # pose space of the images (posenas.platform.encoding.pose_space)
+    # "dataset": the dataset's own 3D; "lifted": its real 2D joints lifted by the pipeline's lifter, i.e. the
+    # poses `posenas run` feeds an action model (MSR Action3D: the screen files)
+    poses: str = "dataset"
+    lifter: str | None = None  # lifter checkpoint for poses="lifted" (None: the shipped one)
 
 
 def load_splits(spec: DataSpec):
@@ -35,7 +39,18 @@ def load_splits(spec: DataSpec):
     from posenas.platform.encoding.action_data import protocol_split
     from posenas.platform.encoding.spmf import EncodingConfig
 
-    dataset = load_dataset(Path(spec.dataset_path), spec.format)
+    if spec.poses not in ("dataset", "lifted"):
+        from posenas.errors import PosenasError
+
+        raise PosenasError(f"DataSpec.poses must be 'dataset' or 'lifted', got {spec.poses!r}")
+    if spec.poses == "lifted":
+        from posenas.platform.pipeline import Pipeline, lift_dataset
+
+        options = {"version": "screen"} if spec.format == "msr_action3d" else {}
+        dataset = load_dataset(Path(spec.dataset_path), spec.format, **options)
+        dataset = lift_dataset(Pipeline({"lifter": {"checkpoint": spec.lifter}}), dataset)
+    else:
+        dataset = load_dataset(Path(spec.dataset_path), spec.format)
     enc = EncodingConfig.from_dict(spec.encoding)  # validated: JSON lists fill the tuple fields
     return protocol_split(
         dataset, spec.protocol, enc, augment_train=spec.augment_train, val_fraction=spec.val_fraction, seed=spec.seed,

@@ -130,8 +130,6 @@ def train_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
 
 def save_child_checkpoint(d: Path, model, genotype, net, spec, classes, metrics, test_eval=None) -> None:
     """model.pt (weights + everything to rebuild it) and a readable genotype/metrics JSON beside it."""
-    import torch
-
     from posenas.platform.classification.genotype import save_genotype
 
     from posenas.platform.classification.checkpoint import save_classifier

@@ -235,7 +235,7 @@ def create_api(scorer: Scorer, config: ServeConfig):
     from pydantic import ValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from posenas import __version__
+    from posenas._version import __version__
     from posenas.serve.limits import BodyLimitMiddleware, BodyTooLarge
     from posenas.serve.schemas import ErrorOut, ScoreRequest, ScoreResponse, loc_to_field
     from posenas.serve.validate import parse_json_clips, parse_keypoint_file

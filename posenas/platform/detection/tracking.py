@@ -34,7 +34,7 @@ class TrackerSettings:
     max_distance: largest 1 - similarity at which a detection may continue a track (0..1).
     iou_weight: weight of box IoU against keypoint similarity in that similarity.
     max_missed: frames a confirmed track survives without a detection (norfair's hit counter).
-    min_frames: tracks detected in fewer frames are dropped as spurious (capped at the clip length).
+    min_frames: tracks detected in fewer frames are dropped as spurious (capped at half the clip length, so a short clip with a missed frame keeps its person).
     min_score: joint confidence below which a joint neither shapes the box nor counts for similarity.
     keypoint_sigma: keypoint similarity falls to exp(-1/2) at this fraction of the person's box size.
     max_gap: `fill_track_gaps` interpolates gaps up to this many frames (longer ones stay empty).
@@ -164,7 +164,7 @@ class PoseTracker:
                 last = obj.last_detection
                 if last is not None and last.data is not None and last.data[0] == f:
                     assign.setdefault(id(obj), {})[f] = last.data[1]
-        min_frames = min(s.min_frames, t)
+        min_frames = min(s.min_frames, max(1, (t + 1) // 2))  # a short clip: present in half of it is enough
         tracks = sorted(assign.values(), key=lambda m: (min(m), -len(m)))
         kept = [m for m in tracks if len(m) >= min_frames]
         dropped = [m for m in tracks if len(m) < min_frames]
