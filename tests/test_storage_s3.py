@@ -41,7 +41,7 @@ def s3_endpoint(tmp_path_factory):
     """http://127.0.0.1:PORT of a moto S3 server holding an empty bucket; AWS test credentials set."""
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if moto is None:
-        pytest.skip("moto_server not installed (pip install 'moto[server]', in the dev extra)")
+        pytest.fail("moto_server not installed: it comes with the dev extra (pip install -e '.[dev]')")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
     server = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)

@@ -131,16 +131,7 @@ def _exists(path: Path | str, endpoint: str | None = None) -> bool:
 
 
 def _write_text_atomic(path: Path | str, text: str, endpoint: str | None = None) -> None:
-    if storage.is_uri(path):  # one PUT: an object appears only once complete
-        storage.write_text(path, text, endpoint)
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    storage.write_text(path, text, endpoint)  # local: temp file + rename; object store: one PUT
 
 
 def verify_output(path: Path | str, endpoint: str | None = None) -> tuple[str | None, dict[str, int]]:
