@@ -72,9 +72,11 @@ def _train_seeds(make_model, train, val, test, args, tc) -> dict:
         accs.append(evaluate_classifier(model, test)["accuracy"])
         vals.append(res.best_val_acc)
         secs += res.seconds
-    return {"test_acc": float(np.mean(accs)), "val_acc": float(np.mean(vals)), "seconds": secs,
+        _log(f"    seed {seed}: test {accs[-1]:.3f} val {vals[-1]:.3f} ({res.seconds:.0f} s)")
+    return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)), "val_acc": float(np.mean(vals)),
+            "val_std": float(np.std(vals)), "seconds": secs,
             "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
-            "per_seed": accs}
+            "per_seed": accs, "per_seed_val": vals}
 
 
 def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
@@ -82,33 +84,54 @@ def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
     from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=0.2,
-                                      seed=args.data_seed, cache_dir=cache_dir)
+                                      seed=args.data_seed, cache_dir=cache_dir, space=getattr(args, "space", "canonical"))
     return _train_seeds(lambda: DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET)),
                         train, val, test, args, tc)
 
 
-def run_tcn(dataset, protocol, args, tc):
+def run_sequence_model(family: str, dataset, protocol, args, tc):
+    """A non-image baseline on the joint coordinates: "tcn" or "stgcn" (same fixed-length sequences)."""
+    from posenas.platform.classification.checkpoint import CLASSIFIER_FAMILIES
     from posenas.platform.encoding.action_data import protocol_split_sequences
-    from posenas.platform.classification.tcn import TCN, TCNConfig
 
     train, val, test = protocol_split_sequences(dataset, protocol, frames=TCN_FRAMES, augment_train=args.augment,
-                                                val_fraction=0.2, seed=args.data_seed)
-    return _train_seeds(lambda: TCN(TCNConfig(num_classes=train.num_classes, in_features=train.features.shape[2])),
-                        train, val, test, args, tc)
+                                                val_fraction=0.2, seed=args.data_seed, space=args.space)
+    config = {"num_classes": train.num_classes, "in_features": int(train.features.shape[2])}
+    if family == "stgcn":  # the graph is the skeleton of the space's layout
+        from posenas.core.skeleton import get_layout
+
+        layout = "h36m17" if args.space.startswith("canonical") else dataset.layout
+        config = {"num_classes": train.num_classes, "layout": layout, "partition": "uniform",  # chosen on val
+                  "persons": int(train.features.shape[2]) // (get_layout(layout).num_joints * 3)}
+    return _train_seeds(lambda: CLASSIFIER_FAMILIES.get(family)(config), train, val, test, args, tc)
 
 
 def run_search_row(method, path, fmt, protocol, enc, args, tc, storage):
+    """Run k = 0..R-1: search with seed k, derive, train the cell from scratch with training seed k, test once.
+
+    Run 0 is exactly `posenas search` + `posenas train` with their defaults (search seed 0, first training seed).
+    """
     from posenas.search import api
     from posenas.search.enas import SearchConfig
 
-    sc = SearchConfig(epochs=args.search_epochs)
     fn = api.search_and_train if method == "enas" else api.random_search_and_train
     t0 = time.time()
-    r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
-           name=f"bench_{method}_{Path(path).name}_{protocol}", seeds=args.seeds, augment_train=args.augment,
-           val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0)
-    return {"test_acc": r.test_acc, "val_acc": r.val_acc, "seconds": time.time() - t0,
-            "search_seconds": r.search_seconds, "per_seed": r.test_accs, "genotype": r.genotype.describe()}
+    runs = []
+    for k in range(args.search_runs):
+        sc = SearchConfig(epochs=args.search_epochs, seed=k)
+        r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
+               name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
+               val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space)
+        runs.append({"search_seed": k, "train_seed": k, "test_acc": r.test_accs[0], "val_acc": r.val_accs[0],
+                     "shared_val_acc": r.shared_val_acc, "search_seconds": r.search_seconds,
+                     "genotype": r.genotype.describe()})
+        _log(f"    run {k}: test {runs[-1]['test_acc']:.3f} val {runs[-1]['val_acc']:.3f} "
+             f"shared-weight val {r.shared_val_acc:.3f} (search {r.search_seconds:.0f} s)")
+    accs, vals = [r["test_acc"] for r in runs], [r["val_acc"] for r in runs]
+    return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)), "val_acc": float(np.mean(vals)),
+            "val_std": float(np.std(vals)), "seconds": time.time() - t0,
+            "search_seconds": float(np.mean([r["search_seconds"] for r in runs])), "per_seed": accs,
+            "per_seed_val": vals, "runs": runs, "genotype": runs[0]["genotype"]}
 
 
 def lifted_vs_kinect(data: Path, args, tc, cache_dir):
@@ -146,31 +169,43 @@ def lifted_vs_kinect(data: Path, args, tc, cache_dir):
     return out, {"sequences": len(kin), "lift_seconds": lift_s, "faults": len(faults)}
 
 
-def fmt_acc(r) -> str:
+def fmt_acc(r, key: str = "test") -> str:
+    """'mean ± std (n)' in percent; old single-seed results have no std."""
     if r is None:
         return "-"
     if "error" in r:
         return "failed"
-    return f"{100 * r['test_acc']:.1f}"
+    mean = r.get(f"{key}_acc")
+    if mean is None:
+        return "-"
+    n = len(r.get("per_seed") or [])
+    std = r.get(f"{key}_std")
+    return f"{100 * mean:.1f}" if std is None else f"{100 * mean:.1f} ± {100 * std:.1f} ({n})"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--quick", action="store_true", help="smoke run: AS1 only, 2 epochs, no search")
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=None, help="default: ClassifierTrainConfig's (what `posenas train` runs)")
     ap.add_argument("--augment", type=int, default=4,
                     help="random copies per training sequence (4: the search's default, posenas.search.data.DataSpec)")
     ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=3, help="training seeds of every baseline row")
+    ap.add_argument("--search-runs", type=int, default=3,
+                    help="searched rows: run k searches with seed k and trains with seed k (>= 2 search seeds)")
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--protocols", default="cross_subject,AS1,AS2,AS3", help="MSR Action3D protocols")
     ap.add_argument("--no-utkinect", action="store_true")
     ap.add_argument("--no-search", action="store_true", help="leave out the ENAS and random-search rows")
     ap.add_argument("--search-protocols", default="all",
                     help="entries that get the search rows: all, or a list of MSR protocols and/or utkinect")
-    ap.add_argument("--search-epochs", type=int, default=6)
+    ap.add_argument("--methods", default="enas,random", help="searched rows: enas and/or random")
+    ap.add_argument("--resume", action="store_true", help="keep the rows the --json file of an interrupted run holds")
+    ap.add_argument("--search-epochs", type=int, default=None, help="default: SearchConfig's (what `posenas search` runs)")
     ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
+    ap.add_argument("--no-stgcn", action="store_true", help="leave out the ST-GCN rows")
+    ap.add_argument("--no-baselines", action="store_true", help="searched rows only (DenseNet, TCN, ST-GCN left out)")
     ap.add_argument("--no-lifting", action="store_true", help="leave out the lifted-vs-Kinect study")
     ap.add_argument("--encodings", default="enhanced_spmf,spmf", help="DenseNet rows; also: joints")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "actions.md")
@@ -178,13 +213,22 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=None, help="action-image cache (default: a temp dir)")
     ap.add_argument("--merge", type=Path, action="append", default=[],
                     help="--json output of an earlier run whose rows join this run's tables (noted in the output)")
+    ap.add_argument("--space", default=None, choices=["canonical", "canonical_traj", "native"],
+                    help="pose space of every row (default: posenas.search.data.DEFAULT_DATASET_SPACE, what the CLI uses)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 threads on a busy 2-core box ran 9x slower than 1)")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
-        args.augment = min(args.augment, 1)
     from posenas.platform.classification.train import ClassifierTrainConfig
     from posenas.platform.encoding.spmf import EncodingConfig
+    from posenas.search.enas import SearchConfig
+
+    from posenas.search.data import DEFAULT_DATASET_SPACE
+
+    args.space = args.space or DEFAULT_DATASET_SPACE
+    args.epochs = args.epochs or ClassifierTrainConfig().epochs
+    args.search_epochs = args.search_epochs or SearchConfig().epochs
+    if args.quick:
+        args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
+        args.augment, args.seeds = min(args.augment, 1), 1
 
     tc = ClassifierTrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
                                num_threads=args.threads)
@@ -201,21 +245,41 @@ def main(argv=None) -> int:
         return "all" in search_protocols or key in search_protocols
 
     results: dict[str, dict[str, dict]] = {}
+    if args.resume and args.json and args.json.is_file():  # rows an interrupted run with these settings finished
+        old = json.loads(args.json.read_text())
+        if old.get("settings") == _settings(args):
+            results = old["results"]
+            _log(f"resumed {sum(len(r) for r in results.values())} rows from {args.json}")
+
+    def save() -> None:  # after every row, so an interrupted run loses at most the row it was in
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"results": results, "lifting": None, "command": _command(),
+                                             "settings": _settings(args), "partial": True}, indent=1, default=str))
+
     for label, ds, protocol, path, fmt in entries:
         row = results.setdefault(label, {})
-        for enc_name in encodings:
+        for enc_name in ([] if args.no_baselines else encodings):
             key = f"DenseNet / {enc_name}"
+            if key in row:
+                continue
             _log(f"{label}: {key}")
             row[key] = run_image_model(ds, protocol, EncodingConfig(encoding=enc_name, size=args.size), args, tc,
                                        cache_dir)
             _log(f"  test {row[key]['test_acc']:.3f} val {row[key]['val_acc']:.3f} ({row[key]['seconds']:.0f} s)")
-        if not args.no_tcn:
-            _log(f"{label}: TCN / joints")
-            row["TCN / joints"] = run_tcn(ds, protocol, args, tc)
-            _log(f"  test {row['TCN / joints']['test_acc']:.3f}")
+            save()
+        for family, key, skip in (("tcn", "TCN / joints", args.no_tcn), ("stgcn", "ST-GCN / joints", args.no_stgcn)):
+            if skip or args.no_baselines or key in row:
+                continue
+            _log(f"{label}: {key}")
+            row[key] = run_sequence_model(family, ds, protocol, args, tc)
+            _log(f"  test {row[key]['test_acc']:.3f}")
+            save()
         if searched(fmt, protocol):
-            for method in ("enas", "random"):
+            for method in [m for m in args.methods.split(",") if m]:
                 key = f"{'ENAS' if method == 'enas' else 'random search'} cell net / enhanced_spmf"
+                if key in row and "error" not in row[key]:
+                    continue
                 _log(f"{label}: {key}")
                 try:
                     row[key] = run_search_row(method, path, fmt, protocol, EncodingConfig(size=args.size), args, tc,
@@ -224,6 +288,7 @@ def main(argv=None) -> int:
                 except Exception as e:  # report, don't hide: the row shows "failed" and the error is printed
                     row[key] = {"error": f"{type(e).__name__}: {e}"}
                     _log(f"  FAILED: {row[key]['error']}")
+                save()
     lifting = None
     if not args.no_lifting and not args.quick:
         _log("lifted vs Kinect 3D on MSR cross_subject")
@@ -248,9 +313,51 @@ def main(argv=None) -> int:
     args.out.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({"results": results, "lifting": lifting, "command": _command(),
-                                         "minutes": total / 60}, indent=1, default=str))
+                                         "settings": _settings(args), "minutes": total / 60}, indent=1, default=str))
     tmp.cleanup()
     return 0
+
+
+# Issue 11's targets for the ENAS-found network (cross-subject, %), with the published skeleton-only range.
+TARGETS = {"MSR Action3D cross_subject": (92.0, "91.7 (Moving Pose) - 94.8 (ST-LSTM + trust gates)"),
+           "MSR Action3D AS mean": (95.0, "92.5 (Lie group) - 94.5 (HBRNN)"),
+           "UTKinect cross_subject": (97.0, "97 (Lie group) - 99 (GCA-LSTM)")}
+
+
+def _verdicts(results) -> list[str]:
+    """Targets and the comparisons the issue asks for, read off the table (no new numbers)."""
+    enas, rnd, dense = "ENAS cell net / enhanced_spmf", "random search cell net / enhanced_spmf", "DenseNet / enhanced_spmf"
+    rows = dict(results)
+    as_rows = [rows[k] for k in ("MSR Action3D AS1", "MSR Action3D AS2", "MSR Action3D AS3") if k in rows]
+    if len(as_rows) == 3:
+        rows["MSR Action3D AS mean"] = {c: {"test_acc": float(np.mean([r[c]["test_acc"] for r in as_rows]))}
+                                        for c in as_rows[0] if all(c in r and "test_acc" in r[c] for r in as_rows)}
+    out = ["", "Targets and comparisons (test accuracy, %; 'beats' = higher mean):", "",
+           "| protocol | best row | ENAS | target | published | ENAS > random | ENAS > DenseNet | best image row >= best joints row |",
+           "|---|---|---|---|---|---|---|---|"]
+    for label, row in rows.items():
+        ok = {c: r["test_acc"] for c, r in row.items() if isinstance(r, dict) and "test_acc" in r}
+        if not ok:
+            continue
+        best = max(ok, key=ok.get)
+        target, published = TARGETS.get(label, (None, "-"))
+        e = ok.get(enas)
+        img = max([v for c, v in ok.items() if "joints" not in c], default=None)
+        joint = max([v for c, v in ok.items() if "joints" in c], default=None)
+
+        def cmp(a, b):
+            return "-" if a is None or b is None else ("yes" if a > b else "no")
+
+        out.append(f"| {label} | {best} ({100 * ok[best]:.1f}) | {'-' if e is None else f'{100 * e:.1f}'} | "
+                   f"{'-' if target is None else f'>= {target:.0f}'} | {published} | {cmp(e, ok.get(rnd))} | "
+                   f"{cmp(e, ok.get(dense))} | {cmp(img, joint)} |")
+    return out
+
+
+def _settings(args) -> dict:
+    """What must match for --resume to reuse rows."""
+    keys = ("data", "epochs", "augment", "size", "seeds", "search_runs", "search_epochs", "data_seed", "space", "threads")
+    return {k: str(getattr(args, k)) for k in keys}
 
 
 def _command() -> str:
@@ -270,8 +377,9 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         "",
         f"Budget, the same for every row: {args.epochs} epochs, batch 32, AdamW lr {tc.lr}, cosine, label smoothing "
         f"{tc.label_smoothing}, {args.augment} augmented copies per training sequence (rotation/scale/time crop), "
-        f"{args.size}x{args.size} images, {args.seeds} seed(s). Validation = one training subject (20% of the "
-        "training subjects, data seed "
+        f"{args.size}x{args.size} images, pose space `{args.space}`; every cell is mean ± std (n) over {args.seeds} training seeds, searched rows "
+        f"over {args.search_runs} runs (run k: search seed k, training seed k). Validation = 20% of the "
+        "training subjects (data seed "
         f"{args.data_seed}); each model keeps its best-validation epoch; test accuracy (%) below is measured once "
         "with those weights. MSR Action3D: all sequences the loader keeps (the search API loads the same), "
         "odd subjects train / even test; UTKinect: odd/even subjects. Searches (ENAS and random, weight sharing) run "
@@ -286,19 +394,19 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
     lines += ["", "Validation accuracy (%) of the same runs (model selection only):", "",
               "| dataset / protocol | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for label, row in results.items():
-        cells = []
-        for c in cols:
-            r = row.get(c)
-            cells.append("-" if r is None or "error" in r or r.get("val_acc") is None else f"{100 * r['val_acc']:.1f}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(fmt_acc(row.get(c), "val") for c in cols) + " |")
+    lines += _verdicts(results)
     errors = [(label, c, r["error"]) for label, row in results.items() for c, r in row.items() if "error" in r]
     if errors:
         lines += ["", "Failed rows:", ""] + [f"- {label} / {c}: `{e}`" for label, c, e in errors]
     searched = [(label, c, r) for label, row in results.items() for c, r in row.items()
                 if "genotype" in r]
     if searched:
-        lines += ["", "Searched architectures:", ""]
-        lines += [f"- {label} / {c} (search {r['search_seconds']:.0f} s): `{r['genotype']}`" for label, c, r in searched]
+        lines += ["", "Searched architectures (run 0's cell; per run: shared-weight val acc of the derived child):", ""]
+        for label, c, r in searched:
+            per_run = ", ".join(f"{100 * x['shared_val_acc']:.0f} %" for x in r.get("runs", []))
+            lines.append(f"- {label} / {c} (search {r['search_seconds']:.0f} s per run; shared-weight val acc "
+                         f"{per_run or '-'}): `{r['genotype']}`")
     if lifting is not None:
         res, info = lifting
         lines += ["", "## RGB reaches RGB-D? (MSR Action3D cross_subject, DenseNet on Enhanced-SPMF)", ""]

@@ -21,6 +21,7 @@ The capture is a test set: nothing here trains or selects anything on it. Writes
 benchmarks/results/real_video.md and .json.
 
     .venv/bin/python benchmarks/bench_real_video.py [--data ../shared/data/pose2sim_multiperson]
+        [--lifter LABEL=checkpoint.pt ...]   (extra lifter rows beside the shipped ones)
 """
 
 from __future__ import annotations
@@ -140,12 +141,17 @@ def main(
                                           "against each other; the worst is dropped while over --max-error)."),
     assoc_cost: float = typer.Option(60.0, help="Cross-view association: largest median 2-view error (px)."),
     num_poses: int = typer.Option(4, help="People per frame the detector looks for."),
+    lifter: list[str] = typer.Option([], "--lifter", help="Extra lifter checkpoint as LABEL=PATH (or PATH: label = "
+                                                           "file stem), repeatable; each adds its rows to the table."),
 ) -> None:
     from posenas.core.skeleton import get_layout
     from posenas.platform.detection.multiview import associate, read_qualisys, triangulate_person
     from posenas.platform.detection.tracking import fill_track_gaps
     from posenas.platform.lifting.inference import CAUSAL_CHECKPOINT, DEFAULT_CHECKPOINT, load_lifter
 
+    extra = _parse_lifters(lifter)
+    lifters = {"two-stream": load_lifter(DEFAULT_CHECKPOINT), "two-stream causal": load_lifter(CAUSAL_CHECKPOINT),
+               **{label: load_lifter(path) for label, path in extra.items()}}
     t_start = time.perf_counter()
     cams = {c.name: c for c in read_qualisys(data / "calibration" / "Calib.qca.txt")}
     videos = sorted((data / "videos").glob("cam*.mp4"))
@@ -164,7 +170,6 @@ def main(
         people.append({"views": g, "X": X, "err": err, "nv": nv})
     people.sort(key=lambda p: -np.isfinite(p["X"][:, ev]).all(-1).all(-1).sum())
 
-    lifters = {"centred": load_lifter(DEFAULT_CHECKPOINT), "causal": load_lifter(CAUSAL_CHECKPOINT)}
     rows: dict[str, dict[str, list[np.ndarray]]] = {}
 
     per_joint: dict[str, list[np.ndarray]] = {}
@@ -192,16 +197,15 @@ def main(
             first, last = np.nonzero(span)[0][[0, -1]]
             kp, sc = filled.keypoints[first:last + 1, 0], filled.scores[first:last + 1, 0]
             sel = frames - first
-            for lname, lifter in lifters.items():
-                outs = lift_streams(lifter, kp, sc, det.width, det.height)
-                tag = "two-stream" if lname == "centred" else "two-stream causal"
+            for tag, lifter_ in lifters.items():
+                outs = lift_streams(lifter_, kp, sc, det.width, det.height)
                 add(f"lifter {tag}", cam, *_scores(outs["fused"][sel][:, ev], gt))
                 for stream in ("pose", "motion"):
                     if stream in outs:
                         add(f"lifter {tag}: {stream} stream alone", cam, *_scores(outs[stream][sel][:, ev], gt))
-                train_fps = _training_fps(lifter)
+                train_fps = _training_fps(lifter_)
                 if train_fps and abs(train_fps - det.fps) > 1:
-                    res3d = lift_resampled(lifter, kp, sc, det.width, det.height, det.fps, train_fps)
+                    res3d = lift_resampled(lifter_, kp, sc, det.width, det.height, det.fps, train_fps)
                     add(f"lifter {tag}, 2D resampled to its training {train_fps:g} fps", cam,
                         *_scores(res3d[sel][:, ev], gt))
             world = det.world[frames, 0][:, ev]
@@ -236,7 +240,13 @@ def main(
         }
     tracks = {n: {"tracks": d.meta["tracks"], "dropped": d.meta["dropped_tracks"],
                   "detect_seconds": d.meta.get("detect_seconds")} for n, d in tracked.items()}
-    result = {"data": str(data), "cameras": cam_names, "eval_joints": list(EVAL_JOINTS), "table": table, "per_joint_p_mpjpe_median": joints,
+    result = {"data": str(data), "cameras": cam_names,
+              "extra_lifters": {label: {"path": str(path), "rows": f"lifter {label}",
+                                        "command": (lifters[label].info.get("meta") or {}).get("command"),
+                                        "held_out": {k: {m: round(1000 * v[m], 1) for m in ("mpjpe", "p_mpjpe")}
+                                                     for k, v in (lifters[label].info.get("metrics") or {}).items()
+                                                     if isinstance(v, dict) and "p_mpjpe" in v}}
+                                for label, path in extra.items()}, "eval_joints": list(EVAL_JOINTS), "table": table, "per_joint_p_mpjpe_median": joints,
               "triangulation": reproj, "coverage": coverage, "tracks": tracks,
               "settings": {"max_error_px": max_error, "min_views": min_views, "assoc_cost_px": assoc_cost,
                            "num_poses": num_poses},
@@ -247,6 +257,21 @@ def main(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(md)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str))
+
+
+def _parse_lifters(specs: list[str]) -> dict[str, Path]:
+    """`--lifter LABEL=PATH` / `--lifter PATH` -> {label: path}; a missing file or a repeated label is a usage error."""
+    out: dict[str, Path] = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        p = Path(path if sep else spec)
+        label = label if sep else p.stem
+        if not p.is_file():
+            raise typer.BadParameter(f"{p}: no such checkpoint file", param_hint="--lifter")
+        if label in out or label in ("two-stream", "two-stream causal"):
+            raise typer.BadParameter(f"label {label!r} used twice", param_hint="--lifter")
+        out[label] = p
+    return out
 
 
 def _markdown(res: dict) -> str:
@@ -262,23 +287,38 @@ def _markdown(res: dict) -> str:
             cells.append("-" if v is None else f"{v['p_mpjpe_median']:.0f} / {v['mpjpe_root_median']:.0f} ({v['frames']})")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     tab = res["table"]
-    lf, mp = tab.get("lifter two-stream causal", {}), tab.get("MediaPipe world landmarks", {})
-    goal = []
-    for cam in cams:
-        if cam in lf and cam in mp:
-            rel = 100 * (1 - lf[cam]["p_mpjpe_median"] / mp[cam]["p_mpjpe_median"])
-            goal.append(f"{cam} {rel:+.0f}%")
-    if goal:
-        lines += ["", "Goal (shipped causal lifter >= 15% below MediaPipe world landmarks in median P-MPJPE on every "
-                  "camera); lifter's improvement over MediaPipe: " + ", ".join(goal) + ". "
-                  + ("Met." if all(float(g.split()[1][:-1]) >= 15 for g in goal) else "Not met.")]
+    mp = tab.get("MediaPipe world landmarks", {})
+    extra_rows = [e["rows"] for e in res.get("extra_lifters", {}).values()]
+    for i, row in enumerate(["lifter two-stream causal"] + extra_rows):
+        lf, goal = tab.get(row, {}), []
+        for cam in cams:
+            if cam in lf and cam in mp:
+                rel = 100 * (1 - lf[cam]["p_mpjpe_median"] / mp[cam]["p_mpjpe_median"])
+                goal.append((cam, rel))
+        if not goal:
+            continue
+        text = ", ".join(f"{cam} {rel:+.0f}%" for cam, rel in goal) + ". " + (
+            "Met." if all(rel >= 15 for _, rel in goal) else "Not met.")
+        if i == 0:
+            lines += ["", "Goal (shipped causal lifter >= 15% below MediaPipe world landmarks in median P-MPJPE on "
+                      "every camera); lifter's improvement over MediaPipe: " + text]
+        else:
+            lines += ["", f"`{row}` (extra checkpoint {res['extra_lifters'][row[len('lifter '):]]['path']}) "
+                      "against MediaPipe: " + text]
     pj = res["per_joint_p_mpjpe_median"]
-    keys = [k for k in pj if k in ("lifter two-stream", "MediaPipe world landmarks", "sequence mean pose (oracle)")]
+    keys = [k for k in pj if k in ("lifter two-stream", "lifter two-stream causal", "MediaPipe world landmarks",
+                                   "sequence mean pose (oracle)") or k in extra_rows]
     short = {j: j.replace("left_", "L ").replace("right_", "R ") for j in res["eval_joints"]}
     lines += ["", "Median aligned error per joint (mm, all cameras):", "",
               "| method | " + " | ".join(short[j] for j in res["eval_joints"]) + " |",
               "|---|" + "---|" * len(res["eval_joints"])]
     lines += [f"| {k} | " + " | ".join(f"{pj[k][j]:.0f}" for j in res["eval_joints"]) + " |" for k in keys]
+    if res.get("extra_lifters"):
+        lines += ["", "Extra lifters (`--lifter`), with the training command and held-out numbers (mm, MPJPE / P-MPJPE) "
+                  "their checkpoints record:", ""]
+        for label, e in res["extra_lifters"].items():
+            held = ", ".join(f"{k} {v['mpjpe']:.1f} / {v['p_mpjpe']:.1f}" for k, v in e["held_out"].items())
+            lines.append(f"- `{label}`: `{e['command']}`; {held or 'no held-out metrics recorded'}")
     lines += ["", "Triangulation (pseudo ground truth) reprojection error, px, on the scored joints:", ""]
     lines += ["| person | views (camera: track) | median | p90 | frames with all joints | mean views per joint "
               "| joints from 2 views only |", "|---|---|---|---|---|---|---|"]
@@ -291,7 +331,7 @@ def _markdown(res: dict) -> str:
     s = res["settings"]
     lines += ["", "Notes: the pseudo ground truth is triangulated from MediaPipe's own 2D keypoints, so it shares their "
               "joint definitions (where hips and shoulders sit), which favours MediaPipe's world landmarks; the lifter "
-              "predicts CMU mocap joints. The stream rows are the heads of the shipped two-stream model run alone (no "
+              "predicts CMU mocap joints. The stream rows are the heads of each two-stream model run alone (no "
               "separately trained single-stream checkpoint ships). The sequence mean pose uses each person's own "
               "pseudo ground truth (an oracle). Nothing was trained or tuned on this capture."]
     lines += ["", f"Settings: a joint is triangulated from >= {s['min_views']} views with every kept view within "

@@ -18,6 +18,7 @@ SMALL_CONFIGS = {
     "cellnet": lambda: _cellnet_config(),
     "densenet": lambda: {"num_classes": 3, "growth_rate": 4, "block_config": [1, 1], "init_features": 8},
     "tcn": lambda: {"num_classes": 3, "in_features": 51, "channels": [8, 8], "dilations": [1, 2]},
+    "stgcn": lambda: {"num_classes": 3, "channels": [8, 8], "strides": [1, 2], "temporal_kernel": 3},
 }
 
 
@@ -30,7 +31,7 @@ def _cellnet_config() -> dict:
 
 
 def _input(family: str) -> torch.Tensor:
-    return torch.randn(2, 20, 51) if family == "tcn" else torch.randn(2, 3, 16, 16)
+    return torch.randn(2, 20, 51) if family in ("tcn", "stgcn") else torch.randn(2, 3, 16, 16)
 
 
 @pytest.mark.parametrize("family", CLASSIFIER_FAMILIES.names())

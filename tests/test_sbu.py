@@ -48,8 +48,14 @@ def test_detect_and_load(sbu_root):
     for seq_id, joints in written.items():
         s = seqs[seq_id]
         assert s.joints.shape == (len(joints), 2, 15, 3) and s.fps == 15.0
-        np.testing.assert_allclose(s.joints, joints, atol=1e-6)  # the file keeps 6 decimals
-        assert s.meta["units"] == "normalized" and s.confidence is None
+        # the default is metres (the file keeps 6 decimals: 2560 * 5e-7 m = 1.3 mm at most)
+        np.testing.assert_allclose(s.joints, to_original_units(joints) / 1000.0, atol=2e-3)
+        assert s.meta["units"] == "m" and s.confidence is None and s.group == s.meta["pair"]
+    assert ds.meta["units"] == "m"
+    raw = load(root, units="normalized").by_id()
+    for seq_id, joints in written.items():
+        np.testing.assert_allclose(raw[seq_id].joints, joints, atol=1e-6)
+        assert raw[seq_id].meta["units"] == "normalized"
     s = seqs["s01s02/03/002"]
     assert s.action == 2 and s.action_name == "kicking" and s.subject == 1 and s.meta["subjects"] == (1, 2)
     np.testing.assert_array_equal(s.meta["frames"], np.arange(1, 21))
@@ -57,7 +63,7 @@ def test_detect_and_load(sbu_root):
 
 def test_person_order_and_h36m_conversion(sbu_root):
     root, written = sbu_root
-    s = load(root / "s01s02").by_id()["s01s02/03/002"]
+    s = load(root / "s01s02", units="normalized").by_id()["s01s02/03/002"]
     # PA is the first 45 values of the row, PB the next 45
     np.testing.assert_allclose(s.joints[:, 1], written["s01s02/03/002"][:, 1], atol=1e-6)
     h = convert_to_h36m(s.joints, "sbu15")

@@ -165,6 +165,9 @@ def train_command(
     noise_px: float = typer.Option(3.0, min=0.0, help="2D Gaussian noise (pixels) on synthetic inputs."),
     outlier_prob: float = typer.Option(0.02, min=0.0, max=1.0, help="Share of 2D joints moved far away."),
     drop_prob: float = typer.Option(0.03, min=0.0, max=1.0, help="Share of 2D joints dropped (zero, confidence 0)."),
+    joint_offsets: float = typer.Option(
+        0.0, min=0.0, help="Joint-definition augmentation: scale of JointOffsetConfig's default per-clip offsets of "
+                           "hips, shoulders, nose, head, knees, ankles in the 2D input (0 = off, 1 = default ranges)."),
     weight_bone: float = typer.Option(0.0, min=0.0, help="Bone-length loss weight."),
     weight_velocity: float = typer.Option(0.0, min=0.0, help="Velocity loss weight."),
     fps: float = typer.Option(30.0, min=1.0, help="Frame rate the CMU mocap is resampled to."),
@@ -176,14 +179,15 @@ def train_command(
     threads: int = typer.Option(1, min=1, help="torch threads (1 is fastest on a busy 2-core machine)."),
 ) -> None:
     """Train a lifter and save a checkpoint with its config, data record and held-out metrics."""
-    from posenas.platform.lifting.config import LifterConfig, LifterTrainConfig, NoiseConfig
+    from posenas.platform.lifting.config import JointOffsetConfig, LifterConfig, LifterTrainConfig, NoiseConfig
     from posenas.platform.lifting.evaluate import format_results
     from posenas.platform.lifting.train import save_result, train_lifter
 
     cfg = LifterConfig(arch=arch, filter_widths=_widths(filter_widths), causal=causal, pose_hidden=pose_hidden,
                        pose_blocks=pose_blocks, motion_channels=motion_channels, dropout=dropout, fusion=fusion,
                        input_norm=input_norm)
-    noise = NoiseConfig(sigma_px=noise_px, outlier_prob=outlier_prob, drop_prob=drop_prob)
+    noise = NoiseConfig(sigma_px=noise_px, outlier_prob=outlier_prob, drop_prob=drop_prob,
+                        joint_offsets=JointOffsetConfig(scale=joint_offsets) if joint_offsets > 0 else None)
     tcfg = LifterTrainConfig(epochs=epochs, batch_size=batch_size, chunk=chunk, lr=lr, lr_decay=lr_decay,
                              weight_bone=weight_bone, weight_velocity=weight_velocity, views_per_sequence=views,
                              noise=noise, seed=seed, max_minutes=max_minutes, threads=threads)

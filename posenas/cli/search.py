@@ -15,6 +15,9 @@ import typer
 from posenas.cli import _checks
 
 STORAGE_HELP = "Results folder or cloud URI (s3://, gs://); -o/--out are the same option."
+SPACE_HELP = ("Pose space of the action images: canonical (body frame, per-frame pelvis root: what the "
+              "Pipeline feeds), canonical_traj (body frame, the body's path kept), native (the dataset's axes). "
+              "Default: canonical for --poses lifted, else posenas.search.data.DEFAULT_DATASET_SPACE.")
 ENDPOINT_HELP = "S3-compatible store for an s3:// storage path (MinIO, Ceph, ...): http(s)://host:port."
 
 
@@ -23,7 +26,7 @@ def search(
     format: str = typer.Option("msr_action3d", "--format", callback=_checks.registry_name(_checks.known_format),
                                help="Loader name (see `posenas data formats`)."),
     protocol: str = typer.Option("cross_subject", "--protocol", help="cross_subject, AS1, AS2, AS3, ..."),
-    epochs: int = typer.Option(20, "--epochs", min=1, help="Search epochs (shared-weight + controller phases)."),
+    epochs: int = typer.Option(8, "--epochs", min=1, help="Search epochs (shared-weight + controller phases)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Child-worker actors per search trial (0: train in the trial)."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per child worker (cluster: 1)."),
     channels: int = typer.Option(16, "--channels", min=1, help="Initial channels of the cell network."),
@@ -39,8 +42,12 @@ def search(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address, e.g. auto."),
     hpo_samples: int = typer.Option(1, "--hpo-samples", min=1, help=">1: ASHA over controller lr, entropy weight, child lr."),
     final_seeds: int = typer.Option(0, "--final-seeds", min=0, help="Also retrain the result from scratch with this many seeds."),
-    train_epochs: int = typer.Option(60, "--train-epochs", min=1, help="Epochs of the from-scratch training (with --final-seeds)."),
+    train_epochs: int = typer.Option(30, "--train-epochs", min=1, help="Epochs of the from-scratch training (with --final-seeds)."),
     seed: int = typer.Option(0, "--seed"),
+    poses: Literal["dataset", "lifted"] = typer.Option(
+        "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
+                                   "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
+    space: Optional[Literal["canonical", "canonical_traj", "native"]] = typer.Option(None, "--space", help=SPACE_HELP),
 ) -> None:
     """Run an ENAS search hosted on Ray Tune; writes the genotype JSON and a report (PNG plots)."""
     from posenas.search import api
@@ -56,7 +63,7 @@ def search(
     validate_search(sc, method, hpo_samples)
     common = dict(format=format, protocol=protocol, search_config=sc, storage_path=storage_path, name=name,
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
-                  storage_endpoint=storage_endpoint)
+                  storage_endpoint=storage_endpoint, space=space, poses=poses)
     if final_seeds > 0:
         result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds, **common)
     else:

@@ -12,7 +12,7 @@ from typing import Literal, Optional
 import typer
 
 from posenas.cli import _checks
-from posenas.cli.search import ENDPOINT_HELP, STORAGE_HELP
+from posenas.cli.search import ENDPOINT_HELP, SPACE_HELP, STORAGE_HELP
 
 
 def train(
@@ -22,7 +22,7 @@ def train(
     format: str = typer.Option("msr_action3d", "--format", callback=_checks.registry_name(_checks.known_format)),
     protocol: str = typer.Option("cross_subject", "--protocol"),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Independent trainings (parallel Tune trials)."),
-    epochs: int = typer.Option(60, "--epochs", min=1),
+    epochs: int = typer.Option(30, "--epochs", min=1, help="Training epochs (the action benchmark's budget)."),
     channels: Optional[int] = typer.Option(None, "--channels", min=1, help="Default: the search's (from the JSON meta) or 16."),
     cells: Optional[int] = typer.Option(None, "--cells", min=1, help="Normal cells per block; default: the search's or 1."),
     storage_path: str = typer.Option("posenas_results", "--storage-path", "--out", "-o",
@@ -38,13 +38,15 @@ def train(
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
     lifter: Optional[Path] = typer.Option(None, "--lifter", exists=True, dir_okay=False,
                                           help="Lifter checkpoint for --poses lifted (default: the shipped one)."),
+    space: Optional[Literal["canonical", "canonical_traj", "native"]] = typer.Option(None, "--space", help=SPACE_HELP),
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api
-    from posenas.search.data import DataSpec, load_splits
+    from posenas.search.data import DataSpec, default_space, load_splits
     from posenas.platform.classification.genotype import load_genotype
     from posenas.platform.classification.cellnet import NetConfig
 
+    space = default_space(poses, space)  # before any file is read
     g, meta = load_genotype(genotype)
     net_meta = meta.get("search_config", {}).get("net", {}) if isinstance(meta.get("search_config"), dict) else {}
     net = NetConfig(**{**net_meta, "num_nodes": g.num_nodes})
@@ -53,7 +55,8 @@ def train(
     if cells is not None:
         net.cells_per_block = cells
     spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train, val_fraction,
-                    poses=poses, lifter=None if lifter is None else str(lifter.resolve()))
+                    poses=poses, lifter=None if lifter is None else str(lifter.resolve()),
+                    space=space)
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
                                  storage_endpoint=storage_endpoint)

@@ -5,16 +5,21 @@ pair, ``AA`` the class 01..08 and ``NNN`` the take. Each row is ``frame#, PA(1..
 PB(1..15) x,y,z`` (91 comma-separated values), joints in `sbu15` order (HEAD, NECK, TORSO,
 L_SHOULDER, L_ELBOW, L_HAND, R_SHOULDER, R_ELBOW, R_HAND, L_HIP, L_KNEE, L_FOOT, R_HIP, R_KNEE, R_FOOT).
 
-Units (option ``units``):
+Units (option ``units``; ``meta["units"]`` of the dataset and of every sequence says which):
 
-* ``"normalized"`` (default): the values as stored; x, y in [0, 1], z in [0, 7.8125].
-* ``"original"``: the dataset README's inverse, ``X = 1280 - 2560 x``, ``Y = 960 - 1920 y``,
-  ``Z = 10000 z / 7.8125``: the OpenNI real-world coordinates in millimetres (Z is the distance
-  from the sensor, 0..10 m; X, Y are centred on the optical axis, Y up). ``meta["units"]`` says which.
+* ``"m"`` (default): metres, the unit of the other Kinect loaders (MSR Action3D, UTKinect, NTU), by the
+  dataset README's inverse ``X = 1280 - 2560 x``, ``Y = 960 - 1920 y``, ``Z = 10000 z / 7.8125`` (mm),
+  divided by 1000: the OpenNI real-world coordinates (Z is the distance from the sensor, 0..10 m; X, Y
+  are centred on the optical axis, Y up). Isotropic: one metre is one metre along every axis.
+* ``"mm"`` (alias ``"original"``): the same in millimetres.
+* ``"normalized"``: the values as stored; x, y in [0, 1], z in [0, 7.8125]. Anisotropic (a unit of x is
+  2.56 m, of y 1.92 m, of z 1.28 m), so distances and angles computed on them are distorted.
 
 Conventions (documented choices): fps is 15 (the capture rate); ``action`` is 0-based (class 01 -> 0);
-``subject`` is the acting subject XX, the pair is ``meta["subjects"]``; there is no per-joint
-confidence (``confidence`` is None). Loading a folder turns a malformed file into a dropped `Fault`
+``subject`` is the acting subject XX, the pair is ``meta["subjects"]``; ``group`` is the pair folder
+``sXXsYY``, the unit the official folds are made of (a person acts in several folds, so validation is carved
+out of whole training pairs, see `SkeletonSequence.group`); there is no per-joint confidence (``confidence``
+is None). Loading a folder turns a malformed file into a dropped `Fault`
 (file, line); ``strict=True`` or `read_sbu_file` raise `DataFormatError` instead.
 Protocols ``fold1``..``fold5`` are the official 5-fold cross-validation sets (test = that fold).
 """
@@ -49,7 +54,8 @@ _PAIR_RE = re.compile(r"^s(\d\d)s(\d\d)$")
 _CLASS_RE = re.compile(r"^0[1-8]$")
 _TAKE_RE = re.compile(r"^\d{3}$")
 
-Units = Literal["normalized", "original"]
+Units = Literal["m", "mm", "normalized", "original"]
+_UNIT_NAMES = {"m": "m", "mm": "mm", "original": "mm", "normalized": "normalized"}
 
 
 def to_original_units(joints: np.ndarray) -> np.ndarray:
@@ -62,11 +68,17 @@ def to_original_units(joints: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_sbu_file(path: str | Path, units: Units = "normalized") -> tuple[np.ndarray, np.ndarray]:
-    """Parse one skeleton_pos.txt: (joints (T, 2, 15, 3) float32, frame numbers (T,) int)."""
+def _unit_name(units: str) -> str:
+    """The ``meta["units"]`` value of a `units` option ('original' is 'mm'); one clear error otherwise."""
+    if units not in _UNIT_NAMES:
+        raise PosenasError(f"sbu: option units must be one of {', '.join(_UNIT_NAMES)}, got {units!r}")
+    return _UNIT_NAMES[units]
+
+
+def read_sbu_file(path: str | Path, units: Units = "m") -> tuple[np.ndarray, np.ndarray]:
+    """Parse one skeleton_pos.txt: (joints (T, 2, 15, 3) float32 in `units`, frame numbers (T,) int)."""
     path = Path(path)
-    if units not in ("normalized", "original"):
-        raise PosenasError(f"sbu: units must be 'normalized' or 'original', got {units!r}")
+    unit = _unit_name(units)
     rows, linenos = [], []
     for lineno, line in enumerate(path.read_text(encoding="ascii", errors="replace").splitlines(), 1):
         if not line.strip():
@@ -91,8 +103,10 @@ def read_sbu_file(path: str | Path, units: Units = "normalized") -> tuple[np.nda
     finite = np.isfinite(joints).all(axis=(1, 2, 3))
     if not finite.all():
         raise DataFormatError(path, "non-finite coordinate", line=linenos[int(np.argmin(finite))])
-    if units == "original":
+    if unit == "mm":
         joints = to_original_units(joints)
+    elif unit == "m":
+        joints = to_original_units(joints) / np.float32(1000.0)
     return joints, frames
 
 
@@ -120,15 +134,15 @@ def _ids(path: Path) -> tuple[str, int, int, int, str]:
     return pair, int(m[1]), int(m[2]), int(cls), take
 
 
-def load_sequence(path: str | Path, units: Units = "normalized") -> SkeletonSequence:
-    """One SBU take as a two-person SkeletonSequence."""
+def load_sequence(path: str | Path, units: Units = "m") -> SkeletonSequence:
+    """One SBU take as a two-person SkeletonSequence (group = its pair folder, the unit of the folds)."""
     path = Path(path)
     pair, a, b, cls, take = _ids(path)
     joints, frames = read_sbu_file(path, units)
     return SkeletonSequence(
         joints=joints, layout="sbu15", fps=FPS, seq_id=f"{pair}/{cls:02d}/{take}", subject=a,
-        action=cls - 1, action_name=CLASS_NAMES[cls - 1],
-        meta={"units": "normalized" if units == "normalized" else "mm", "subjects": (a, b), "pair": pair,
+        action=cls - 1, action_name=CLASS_NAMES[cls - 1], group=pair,
+        meta={"units": _unit_name(units), "subjects": (a, b), "pair": pair,
               "take": take, "frames": frames, "source": str(path)},
     )
 
@@ -154,9 +168,10 @@ def _detect(path: Path) -> bool:
 
 
 @register_loader("sbu", detect=_detect, description="SBU Kinect Interaction (clean): sXXsYY/AA/NNN/skeleton_pos.txt")
-def load(path: Path, units: Units = "normalized", strict: bool = False) -> SkeletonDataset:
+def load(path: Path, units: Units = "m", strict: bool = False) -> SkeletonDataset:
     """Load the dataset root (or a pair folder, or one file) with the official 5 folds."""
     path = Path(path)
+    unit = _unit_name(units)  # a bad option fails before any file is read
     files = _seq_files(path)
     if not files:
         raise PosenasError(f"{path}: no {FILE_NAME} files found")
@@ -170,5 +185,5 @@ def load(path: Path, units: Units = "normalized", strict: bool = False) -> Skele
             faults.append(Fault.from_error(e))
     return SkeletonDataset(
         name="sbu", root=path, layout="sbu15", sequences=sequences, classes=list(CLASS_NAMES), faults=faults,
-        protocols=fold_splits(sequences), meta={"units": "normalized" if units == "normalized" else "mm", "fps": FPS},
+        protocols=fold_splits(sequences), meta={"units": unit, "fps": FPS},
     )

@@ -18,6 +18,11 @@ class SkeletonSequence:
 
     Units are those of the source (metres for 3D where the source is metric, pixels for 2D); `meta`
     says which (key "units") and keeps anything format-specific (camera, source file, frame numbers).
+
+    `group` is the unit the dataset's folds are made of, where that is not the subject: SBU folds are
+    subject-pair folders ("s01s02") and one person acts in several folds, so a loader sets `group` to the
+    pair. Validation is carved out of whole training groups (`fold_unit`), so it never shares a unit
+    with the test split. None (MSR Action3D, UTKinect, NTU, ...) means the folds are made of subjects.
     """
 
     joints: np.ndarray
@@ -29,6 +34,7 @@ class SkeletonSequence:
     action_name: str | None = None
     confidence: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    group: str | int | None = None
 
     def __post_init__(self) -> None:
         self.joints = np.asarray(self.joints, dtype=np.float32)
@@ -42,6 +48,11 @@ class SkeletonSequence:
                 raise ValueError(
                     f"{self.seq_id}: confidence shape {self.confidence.shape} != joints {self.joints.shape[:3]}"
                 )
+
+    @property
+    def fold_unit(self) -> str | int | None:
+        """What a protocol's folds are made of for this sequence: `group` if set, else the subject."""
+        return self.subject if self.group is None else self.group
 
     @property
     def num_frames(self) -> int:

@@ -240,7 +240,7 @@ class Pipeline:
                 raise PosenasError(
                     f"action model {clf.name} ({clf.path}) was trained in pose space {clf.space.get('name')!r}, "
                     f"layout {layout!r}; the pipeline feeds it lifted {POSE_LAYOUT} poses, which it can only convert to "
-                    "the 'canonical' space: retrain it with `posenas train` (canonical is the default)")
+                    "the 'canonical' space: retrain it with `posenas train --poses lifted` (or `--space canonical`)")
             self._encoder = ActionEncoder.from_records(clf.encoding, clf.space)
         return self._encoder
 

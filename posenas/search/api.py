@@ -78,6 +78,8 @@ def search_only(
     verbose: int = 1,
     callbacks: list | None = None,
     storage_endpoint: str | None = None,
+    space: str | None = None,
+    poses: str = "dataset",
 ) -> tuple[SearchResult, DataSpec, tuple]:
     """Run/resume the search and write its report; returns (result, data spec, (train, val, test)).
 
@@ -89,7 +91,10 @@ def search_only(
     from posenas.search.report import write_report
     from posenas.search.tune_search import run_search
 
-    spec = DataSpec(str(Path(dataset_path).expanduser().resolve()), format, protocol, augment_train, val_fraction, data_seed, dict(encoding or {}))
+    from posenas.search.data import default_space
+
+    spec = DataSpec(str(Path(dataset_path).expanduser().resolve()), format, protocol, augment_train, val_fraction,
+                    data_seed, dict(encoding or {}), space=default_space(poses, space), poses=poses)
     name = name or _default_name(spec, method)
     storage = store.normalize_storage_path(storage_path)
     run_file = store.join(storage, name, RUN_FILE)
@@ -188,12 +193,15 @@ def search_and_train(
     encoding: dict[str, Any] | None = None,
     verbose: int = 1,
     storage_endpoint: str | None = None,
+    space: str | None = None,
+    poses: str = "dataset",
 ) -> SearchResult:
     """Search (validation split carved from the training subjects), derive, retrain from scratch per seed,
     evaluate on the protocol's test split. `train_config`: a ClassifierTrainConfig or its dict."""
     result, spec, splits = search_only(
         dataset_path, format, protocol, search_config, storage_path, name, method, address, resume, hpo_samples,
-        augment_train, val_fraction, data_seed, encoding, verbose, storage_endpoint=storage_endpoint,
+        augment_train, val_fraction, data_seed, encoding, verbose, storage_endpoint=storage_endpoint, space=space,
+        poses=poses,
     )
     net = NetConfig(**result.search_config["net"])
     t0 = time.time()

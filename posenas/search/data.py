@@ -15,6 +15,24 @@ import numpy as np
 from posenas.core.config import ConfigBase, config_dataclass
 
 
+# The pose space a search or training on a dataset's own 3D uses unless told otherwise: "native" had the best
+# validation accuracy of the three spaces in benchmarks/results/action_ablation.md (Kinect datasets are filmed
+# from one viewpoint, and the per-frame root of "canonical" drops the body's path). Lifted poses are
+# root-relative, so they always use "canonical", the space the Pipeline feeds its action model.
+DEFAULT_DATASET_SPACE = "native"
+
+
+def default_space(poses: str, space: str | None) -> str:
+    """The pose space for `poses` ("dataset" | "lifted"); an explicit space lifted poses cannot give fails."""
+    from posenas.errors import PosenasError
+
+    if poses == "lifted":
+        if space not in (None, "canonical"):
+            raise PosenasError(f"--space {space}: lifted poses are root-relative; they train in the 'canonical' space")
+        return "canonical"
+    return space or DEFAULT_DATASET_SPACE
+
+
 @config_dataclass
 class DataSpec(ConfigBase):
     """How to build the images: enough to rebuild the exact same split later (eval, resume)."""

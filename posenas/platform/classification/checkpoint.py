@@ -1,8 +1,8 @@
 """Action classifier checkpoints in the one posenas format (`posenas.core.checkpoint`), kind "classifier".
 
 Families: "cellnet" (the ENAS-found network: config = {"genotype": ..., "net": NetConfig}), "densenet"
-(DenseNetConfig) and "tcn" (TCNConfig, on joint sequences). Each records its input encoding, pose space,
-class names and training data, so a model and a pipeline that disagree fail loudly.
+(DenseNetConfig), "tcn" (TCNConfig) and "stgcn" (STGCNConfig), both on joint sequences. Each records its
+input encoding, pose space, class names and training data, so a model and a pipeline that disagree fail loudly.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ def _build_tcn(config: dict[str, Any]) -> nn.Module:
     from posenas.platform.classification.tcn import TCN, TCNConfig
 
     return TCN(TCNConfig.from_dict(config))
+
+
+@CLASSIFIER_FAMILIES.register("stgcn")
+def _build_stgcn(config: dict[str, Any]) -> nn.Module:
+    from posenas.platform.classification.stgcn import STGCN, STGCNConfig
+
+    return STGCN(STGCNConfig.from_dict(config))
 
 
 @dataclass

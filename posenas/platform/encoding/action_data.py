@@ -2,7 +2,8 @@
 
 The ENAS search, its final training and the baselines all read the same `protocol_split` output, so
 "same data, same splits" holds by construction. Validation data is carved out of the protocol's
-*training* subjects (never the test split). Class labels are remapped to 0..C-1 over the classes of
+*training* units (never the test split): whole subjects, or whole groups where a dataset's folds are made
+of groups (SBU's subject pairs, `SkeletonSequence.group`). Class labels are remapped to 0..C-1 over the classes of
 the protocol (MSR AS1/AS2/AS3 become 8-class problems), in ascending order of the dataset's action
 index, which matches `posenas.datasets.msr_action3d.subset_classes`.
 
@@ -97,18 +98,42 @@ class ActionSequences:
 
 @config_dataclass(frozen=True)
 class AugmentConfig(ConfigBase):
-    """Random copies for the training part: rotation about the up axis, per-axis scale, time crop."""
+    """Random copies for the training part (and for test-time augmentation).
+
+    Always: rotation about the up axis, per-axis scale, time crop. Optional levers (off by default, measured
+    in `benchmarks/bench_action_ablation.py`): a left/right mirror with the joint swap (canonical space
+    only, where x is the body's left), a speed change (time resampled by a random factor) and Gaussian joint
+    noise in metres.
+    """
 
     rotate_deg: float = 20.0
     up_axis: int = 1  # y is up for Kinect (MSR, UTKinect) and y is down for camera coordinates: both vertical
     scale: tuple[float, float] = (0.9, 1.1)  # per axis, so joint orientations change too
     crop: tuple[float, float] = (0.8, 1.0)  # kept fraction of the frames
+    mirror: float = 0.0  # probability of a left/right mirror (x -> -x, left and right joints swapped)
+    speed: tuple[float, float] = (1.0, 1.0)  # time-stretch factor range (1.2: played 20 % faster)
+    joint_noise: float = 0.0  # std of i.i.d. Gaussian noise added to every joint, metres
+
+    def __post_init__(self) -> None:
+        from posenas.errors import ConfigError
+
+        if not 0.0 <= self.mirror <= 1.0:
+            raise ConfigError("AugmentConfig", "mirror", f"a probability in [0, 1], got {self.mirror}")
+        if not 0.0 < self.speed[0] <= self.speed[1]:
+            raise ConfigError("AugmentConfig", "speed", f"needs 0 < low <= high, got {self.speed}")
+        if self.joint_noise < 0:
+            raise ConfigError("AugmentConfig", "joint_noise", f"must be >= 0, got {self.joint_noise}")
 
 
 # --- splits -------------------------------------------------------------------------------------
 @dataclass
 class ProtocolParts:
-    """Sequences of a protocol's train / val / test parts and its 0..C-1 label map."""
+    """Sequences of a protocol's train / val / test parts and its 0..C-1 label map.
+
+    `val_groups` are the held-out fold units (`SkeletonSequence.fold_unit`: subjects, or SBU pair folders);
+    `val_subjects` the subject ids of the val part (the same list where the folds are made of subjects).
+    Both are empty when val is a random fraction of sequences.
+    """
 
     train: list[SkeletonSequence]
     val: list[SkeletonSequence]
@@ -116,6 +141,7 @@ class ProtocolParts:
     label_map: dict[int, int]
     classes: list[str]
     val_subjects: list[int] = field(default_factory=list)
+    val_groups: list[str | int] = field(default_factory=list)
 
 
 def _action_key(seq: SkeletonSequence) -> int:
@@ -139,38 +165,66 @@ def label_map_for(dataset: SkeletonDataset, sequences: Iterable[SkeletonSequence
     return {a: k for k, a in enumerate(actions)}, names
 
 
+def _sorted_units(units: Iterable[str | int]) -> list[str | int]:
+    """Fold units in a stable order (numbers as numbers, so subject draws match earlier releases)."""
+    units = set(units)
+    try:
+        return sorted(units)
+    except TypeError:  # mixed ids (some sequences with a group, some without)
+        return sorted(units, key=repr)
+
+
 def split_sequences(dataset: SkeletonDataset, protocol: str, val_fraction: float = 0.2,
-                    val_subjects: Sequence[int] | None = None, seed: int = 0) -> ProtocolParts:
-    """Train/val/test sequences: val is whole training subjects (or a random fraction when none known)."""
+                    val_subjects: Sequence[int] | None = None, seed: int = 0,
+                    val_groups: Sequence[str | int] | None = None) -> ProtocolParts:
+    """Train/val/test sequences: val is whole training fold units, never one the test split has.
+
+    The unit is `SkeletonSequence.fold_unit`: the subject (MSR Action3D, UTKinect, ...) or the group a loader
+    declares (SBU: the subject-pair folder, since persons recur across SBU folds). `val_groups` names the
+    held-out units explicitly; `val_subjects` is the same for datasets whose folds are made of subjects.
+    Drawn units exclude those the test split contains (UTKinect leave-one-sequence-out shares its subject
+    with training); where no unit is known or none is free, val is a random `val_fraction` of sequences.
+    """
     train, test = dataset.split(protocol)
     if not train or not test:
         raise PosenasError(f"{dataset.name} protocol {protocol}: empty train ({len(train)}) or test ({len(test)})")
     label_map, classes = label_map_for(dataset, train + test, protocol)
-    test_subjects = {s.subject for s in test if s.subject is not None}
-    subjects = sorted({s.subject for s in train if s.subject is not None})
+    by_group = any(s.group is not None for s in train + test)
+    unit = "group" if by_group else "subject"
+    if val_subjects is not None and val_groups is not None:
+        raise PosenasError(f"{dataset.name} {protocol}: give val_groups or val_subjects, not both")
+    if val_subjects is not None and by_group:
+        raise PosenasError(f"{dataset.name} {protocol}: folds are made of groups (e.g. subject pairs), not "
+                           f"subjects; name the validation part with val_groups")
+    explicit = val_groups if val_groups is not None else val_subjects
+    test_units = {s.fold_unit for s in test if s.fold_unit is not None}
+    units = _sorted_units(s.fold_unit for s in train if s.fold_unit is not None)
     rng = np.random.default_rng(seed)
     val: list[SkeletonSequence] = []
-    chosen: list[int] = []
-    if val_subjects is not None:
-        chosen = sorted(int(v) for v in val_subjects)
-        bad = [v for v in chosen if v not in subjects]
+    chosen: list[str | int] = []
+    if explicit is not None:
+        chosen = _sorted_units(v if by_group else int(v) for v in explicit)
+        bad = [v for v in chosen if v not in units]
         if bad:
-            raise PosenasError(f"{dataset.name} {protocol}: val subjects {bad} are not training subjects {subjects}")
-    elif val_fraction > 0 and len(subjects) >= 2 and all(s.subject is not None for s in train):
-        n = int(np.clip(round(val_fraction * len(subjects)), 1, len(subjects) - 1))
-        chosen = sorted(int(v) for v in rng.choice(subjects, size=n, replace=False))
+            raise PosenasError(f"{dataset.name} {protocol}: val {unit}s {bad} are not training {unit}s {units}")
+    elif val_fraction > 0 and len(units) >= 2 and all(s.fold_unit is not None for s in train):
+        free = [u for u in units if u not in test_units]
+        n = min(int(np.clip(round(val_fraction * len(units)), 1, len(units) - 1)), len(free))
+        chosen = _sorted_units(free[i] for i in rng.choice(len(free), size=n, replace=False)) if n else []
     if chosen:
-        val = [s for s in train if s.subject in chosen]
-        train = [s for s in train if s.subject not in chosen]
-    elif val_fraction > 0:  # no subject ids: hold out random training sequences
+        val = [s for s in train if s.fold_unit in chosen]
+        train = [s for s in train if s.fold_unit not in chosen]
+    elif val_fraction > 0:  # no unit ids (or none outside the test split): hold out random training sequences
         idx = rng.permutation(len(train))
         n = int(np.clip(round(val_fraction * len(train)), 1, len(train) - 1))
         val_idx = set(idx[:n].tolist())
         val = [s for i, s in enumerate(train) if i in val_idx]
         train = [s for i, s in enumerate(train) if i not in val_idx]
-    if test_subjects & set(chosen):
-        raise PosenasError(f"{dataset.name} {protocol}: validation subjects overlap the test split")
-    return ProtocolParts(train, val, test, label_map, classes, chosen)
+    if test_units & set(chosen):
+        raise PosenasError(f"{dataset.name} {protocol}: validation {unit}s "
+                           f"{_sorted_units(test_units & set(chosen))} overlap the test split")
+    val_subj = sorted({int(s.subject) for s in val if s.subject is not None}) if chosen else []
+    return ProtocolParts(train, val, test, label_map, classes, val_subj, chosen)
 
 
 # --- preprocessing and augmentation -------------------------------------------------------------
@@ -183,8 +237,26 @@ def clean_joints(seq: SkeletonSequence) -> np.ndarray:
     return x[keep]
 
 
+def mirror_joints(joints: np.ndarray) -> np.ndarray:
+    """Left/right mirror of canonical-space joints (T, P, 17, 3): x (the body's left) negated, sides swapped."""
+    from posenas.core.skeleton import get_layout
+
+    x = np.asarray(joints)
+    if x.shape[-2] != 17:
+        raise PosenasError(f"mirror augmentation needs canonical h36m17 joints, got {x.shape[-2]} joints")
+    out = x[..., get_layout("h36m17").flip_permutation, :].copy()
+    out[..., 0] = -out[..., 0]
+    return out
+
+
 def augment_joints(joints: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
-    """One random copy (T', P, J, 3): rotated about the up axis through the centroid, scaled, time-cropped."""
+    """One random copy (T', P, J, 3): optionally mirrored and time-stretched, then rotated about the up axis
+    through the centroid, scaled, time-cropped, and optionally jittered."""
+    if cfg.mirror > 0 and rng.uniform() < cfg.mirror:
+        joints = mirror_joints(joints)
+    if cfg.speed != (1.0, 1.0) and joints.shape[0] >= 2:
+        factor = rng.uniform(*cfg.speed)
+        joints = resample_to_length(np.asarray(joints, np.float64), max(2, int(round(joints.shape[0] / factor))))
     t = joints.shape[0]
     keep = int(np.clip(round(rng.uniform(*cfg.crop) * t), min(2, t), t))
     start = int(rng.integers(0, t - keep + 1))
@@ -197,7 +269,10 @@ def augment_joints(joints: np.ndarray, rng: np.random.Generator, cfg: AugmentCon
     rot = np.eye(3)
     rot[p, p], rot[p, q], rot[q, p], rot[q, q] = c, -s, s, c
     scale = rng.uniform(*cfg.scale, size=3)
-    return (((x - centre) @ rot.T) * scale + centre).astype(np.float32)
+    out = ((x - centre) @ rot.T) * scale + centre
+    if cfg.joint_noise > 0:
+        out = out + rng.normal(0.0, cfg.joint_noise, size=out.shape)
+    return out.astype(np.float32)
 
 
 def sequence_joints(seq: SkeletonSequence, space: str = "canonical") -> np.ndarray:
@@ -294,21 +369,23 @@ def build_action_images(dataset: SkeletonDataset, config: EncodingConfig, augmen
 def protocol_split(dataset: SkeletonDataset, protocol: str, config: EncodingConfig, augment_train: int = 0,
                    val_fraction: float = 0.2, val_subjects: Sequence[int] | None = None, seed: int = 0,
                    augment_config: AugmentConfig = AugmentConfig(), cache_dir: str | Path | None = None,
-                   use_cache: bool = True, space: str = "canonical"
+                   use_cache: bool = True, space: str = "canonical", augment_test: int = 0
                    ) -> tuple[ActionImages, ActionImages | None, ActionImages]:
     """(train, val, test) action images of a protocol; val is None when val_fraction=0 and no val_subjects.
 
-    Only the train part gets `augment_train` random copies; val and test are the plain sequences.
+    The train part gets `augment_train` random copies; val and test are the plain sequences, unless
+    `augment_test` > 0 adds that many random copies to val and test for test-time augmentation
+    (`evaluate_classifier` averages a sequence's copies). Their random streams differ from the train part's.
     """
     parts = split_sequences(dataset, protocol, val_fraction, val_subjects, seed)
 
-    def build(seqs, aug, part):
-        return build_action_images(dataset, config, aug, seed, seqs, parts.label_map, parts.classes,
+    def build(seqs, aug, part, aug_seed):
+        return build_action_images(dataset, config, aug, aug_seed, seqs, parts.label_map, parts.classes,
                                    augment_config, cache_dir, use_cache, tag=f"{protocol}-{part}", space=space)
 
-    train = build(parts.train, augment_train, "train")
-    val = build(parts.val, 0, "val") if parts.val else None
-    test = build(parts.test, 0, "test")
+    train = build(parts.train, augment_train, "train", seed)
+    val = build(parts.val, augment_test, "val", seed + 7919) if parts.val else None
+    test = build(parts.test, augment_test, "test", seed + 104729)
     return train, val, test
 
 

@@ -5,7 +5,9 @@
 so that the body's mean up direction (pelvis -> thorax) is +y and its mean left direction (right -> left hip
 and shoulder) is +x; z = x cross y is then the direction the body faces (right-handed). Left-handed sources
 (MSR Action3D's Real3D files) are mirrored into a right-handed frame first, or every left and right would
-swap. "native": the source's own layout and axes, as the loaders give them (the old behaviour).
+swap. "canonical_traj": the same axes, but the pelvis of the clip's mean is the origin, so the body's path
+(walking, jumping, bending down) is kept; only poses with a trajectory have it (dataset 3D, not the
+lifter's root-relative output). "native": the source's own layout and axes, as the loaders give them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from posenas.core.skeleton import convert_to_h36m
 from posenas.errors import PosenasError
 
-POSE_SPACES = ("canonical", "native")
+POSE_SPACES = ("canonical", "canonical_traj", "native")
 
 # Recorded in every action checkpoint; the pipeline checks it against what it feeds the classifier.
 CANONICAL_SPACE = {
@@ -33,6 +35,8 @@ def space_record(space: str, layout: str) -> dict:
     """What a checkpoint stores about its input space."""
     if space == "canonical":
         return dict(CANONICAL_SPACE)
+    if space == "canonical_traj":
+        return {**CANONICAL_SPACE, "name": "canonical_traj", "root": "the clip's mean pelvis at the origin"}
     if space == "native":
         return {"name": "native", "layout": layout, "axes": "as the dataset's loader gives them"}
     raise PosenasError(f"unknown pose space {space!r}; available: {', '.join(POSE_SPACES)}")
@@ -56,10 +60,12 @@ def canonical_rotation(h36m: np.ndarray) -> np.ndarray:
     return np.stack([left, up, facing])
 
 
-def canonical_pose(joints: np.ndarray, layout: str, left_handed: bool = False) -> np.ndarray:
+def canonical_pose(joints: np.ndarray, layout: str, left_handed: bool = False,
+                   keep_trajectory: bool = False) -> np.ndarray:
     """(T, P, J, 3) joints of any registered layout -> (T, P, 17, 3) float32 in the canonical space.
 
-    Persons never seen (all NaN) stay NaN. `left_handed` mirrors x first (MSR Real3D).
+    Persons never seen (all NaN) stay NaN. `left_handed` mirrors x first (MSR Real3D). `keep_trajectory`
+    subtracts the clip's mean pelvis instead of each frame's ("canonical_traj").
     """
     x = np.asarray(joints, dtype=np.float64)
     if x.ndim != 4 or x.shape[-1] != 3:
@@ -67,13 +73,15 @@ def canonical_pose(joints: np.ndarray, layout: str, left_handed: bool = False) -
     h = convert_to_h36m(x, layout) if layout != "h36m17" else x.copy()
     if left_handed:
         h[..., 0] = -h[..., 0]
-    h = h - h[:, :, _PELVIS : _PELVIS + 1]
+    rel = h - h[:, :, _PELVIS : _PELVIS + 1]
     out = np.full(h.shape, np.nan)
     for p in range(h.shape[1]):
-        track = h[:, p]
+        track = rel[:, p]
         if not np.isfinite(track).any():
             continue
-        out[:, p] = track @ canonical_rotation(track).T
+        if keep_trajectory:
+            track = h[:, p] - np.nanmean(h[:, p, _PELVIS], axis=0)
+        out[:, p] = track @ canonical_rotation(rel[:, p]).T
     return out.astype(np.float32)
 
 
@@ -81,6 +89,6 @@ def to_pose_space(joints: np.ndarray, layout: str, space: str, left_handed: bool
     """Joints as the action model of `space` wants them ("native" returns them unchanged)."""
     if space == "native":
         return np.asarray(joints, dtype=np.float32)
-    if space == "canonical":
-        return canonical_pose(joints, layout, left_handed)
+    if space in ("canonical", "canonical_traj"):
+        return canonical_pose(joints, layout, left_handed, keep_trajectory=space == "canonical_traj")
     raise PosenasError(f"unknown pose space {space!r}; available: {', '.join(POSE_SPACES)}")

@@ -4,7 +4,7 @@ exactly and a bad value fails with the field's name."""
 from __future__ import annotations
 
 from dataclasses import field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Optional, get_args
 
 from posenas.core.config import ConfigBase, config_dataclass
 from posenas.errors import ConfigError
@@ -68,15 +68,59 @@ class LifterConfig(ConfigBase):
         return super().from_dict({"input_norm": "screen", **d})
 
 
+Range = tuple[float, float]
+Offsets = tuple[Range, Range, Range]  # (outward/lateral, up, forward) ranges in metres
+
+
+@config_dataclass
+class JointOffsetConfig(ConfigBase):
+    """Joint-definition augmentation: per synthetic clip, systematic 3D offsets of the joints whose
+    definition differs between mocap skeletons and image keypoint detectors, applied to the 3D that is
+    projected to the 2D input only (the 3D target stays the mocap joints). The lifter then learns to map
+    detector-style 2D (hips wider and higher than the femoral heads, nose instead of the nose bridge,
+    shoulders on the acromion, ankles on the malleoli) to mocap joints instead of trusting where a
+    detector puts them.
+
+    Offsets are drawn once per clip (uniform in each range, times `scale`) in the body's own frame of
+    each frame: outward = away from the body's mid-line (left joints left, right joints right), up =
+    pelvis -> thorax, forward = the facing direction. `detector_torso` then rebuilds pelvis, thorax and
+    spine from the moved hips and shoulders, as `posenas.core.skeleton` builds them for MediaPipe/COCO
+    (mid-hips, mid-shoulders, mean of the four) instead of the mocap's own spine. `prob`: share of clips
+    that get offsets (the rest keep the exact mocap definitions).
+    """
+
+    hips: Offsets = ((0.0, 0.06), (-0.02, 0.08), (-0.03, 0.03))
+    shoulders: Offsets = ((-0.02, 0.04), (-0.02, 0.05), (-0.03, 0.03))
+    nose: Offsets = ((0.0, 0.0), (-0.05, 0.0), (0.0, 0.06))  # h36m17 neck_nose
+    head: Offsets = ((0.0, 0.0), (-0.03, 0.03), (-0.04, 0.02))
+    knees: Offsets = ((-0.01, 0.02), (-0.02, 0.02), (-0.02, 0.03))
+    ankles: Offsets = ((-0.01, 0.02), (-0.02, 0.03), (-0.03, 0.03))
+    scale: float = 1.0
+    prob: float = 0.8
+    detector_torso: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("hips", "shoulders", "nose", "head", "knees", "ankles"):
+            if any(lo > hi for lo, hi in getattr(self, name)):
+                raise ConfigError(type(self).__name__, name, f"each range must be (low, high), got {getattr(self, name)}")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(type(self).__name__, "prob", f"must be in [0, 1], got {self.prob}")
+        if self.scale < 0:
+            raise ConfigError(type(self).__name__, "scale", f"must be >= 0, got {self.scale}")
+
+
 @config_dataclass
 class NoiseConfig(ConfigBase):
     """2D corruption applied to synthetic training inputs, so a model trained on exact projections
-    survives a real detector: Gaussian jitter, occasional large outliers and dropped joints."""
+    survives a real detector: Gaussian jitter, occasional large outliers and dropped joints, and
+    optionally detector-style joint definitions (`joint_offsets`, off by default so the shipped
+    training commands reproduce)."""
 
     sigma_px: float = 3.0
     outlier_prob: float = 0.02
     outlier_px: float = 40.0
     drop_prob: float = 0.03
+    joint_offsets: Optional[JointOffsetConfig] = None
 
 
 @config_dataclass

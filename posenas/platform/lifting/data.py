@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from posenas.errors import PosenasError
-from posenas.platform.lifting.config import NoiseConfig
+from posenas.platform.lifting.config import JointOffsetConfig, NoiseConfig
 from posenas.core.skeleton import get_layout
 
 H36M = get_layout("h36m17")
@@ -113,6 +113,64 @@ def corrupt_2d(
     return out.astype(np.float32), conf.astype(np.float32), dropped
 
 
+# --- joint-definition augmentation ---------------------------------------------------------------
+_J = {n: i for i, n in enumerate(H36M.joints)}
+# h36m17 joints moved by JointOffsetConfig: field -> ((joint, side), ...); side +1 left, -1 right, 0 mid-line
+_OFFSET_GROUPS: dict[str, tuple[tuple[int, int], ...]] = {
+    "hips": ((_J["left_hip"], 1), (_J["right_hip"], -1)),
+    "shoulders": ((_J["left_shoulder"], 1), (_J["right_shoulder"], -1)),
+    "nose": ((_J["neck_nose"], 0),),
+    "head": ((_J["head"], 0),),
+    "knees": ((_J["left_knee"], 1), (_J["right_knee"], -1)),
+    "ankles": ((_J["left_ankle"], 1), (_J["right_ankle"], -1)),
+}
+
+
+def body_frame(joints: np.ndarray, up: str = "y") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame unit axes of an h36m17 body (T, 17, 3): (left, up, forward), each (T, 3).
+
+    left = right hip -> left hip; up = pelvis -> thorax made orthogonal to it; forward = left x up in
+    a right-handed y-up world (for z-up worlds the same cross product holds, as both are right-handed).
+    """
+    eps = 1e-9
+    left = joints[:, _J["left_hip"]] - joints[:, _J["right_hip"]]
+    left = left / (np.linalg.norm(left, axis=-1, keepdims=True) + eps)
+    trunk = joints[:, _J["thorax"]] - joints[:, _J["pelvis"]]
+    trunk = trunk - (trunk * left).sum(-1, keepdims=True) * left
+    upv = trunk / (np.linalg.norm(trunk, axis=-1, keepdims=True) + eps)
+    fwd = np.cross(left, upv)
+    return left, upv, fwd
+
+
+def sample_joint_offsets(rng: np.random.Generator, cfg: JointOffsetConfig) -> dict[str, np.ndarray] | None:
+    """One clip's offsets: field name -> (outward, up, forward) metres; None for a clip left exact."""
+    if rng.random() >= cfg.prob:
+        return None
+    return {name: cfg.scale * np.array([rng.uniform(lo, hi) for lo, hi in getattr(cfg, name)])
+            for name in _OFFSET_GROUPS}
+
+
+def apply_joint_offsets(joints: np.ndarray, offsets: dict[str, np.ndarray] | None, detector_torso: bool = True,
+                        up: str = "y") -> np.ndarray:
+    """Move h36m17 joints (T, 17, 3) by per-clip body-frame offsets (see `JointOffsetConfig`): a left joint
+    moves `outward` along the body's left axis, a right joint along its right, mid-line joints not sideways.
+    With `detector_torso`, pelvis/thorax/spine are then rebuilt as detectors' conversions build them."""
+    out = np.array(joints, dtype=np.float64, copy=True)
+    if offsets is not None:
+        left, upv, fwd = body_frame(out, up)
+        for name, members in _OFFSET_GROUPS.items():
+            o_out, o_up, o_fwd = offsets[name]
+            for j, side in members:
+                out[:, j] += side * o_out * left + o_up * upv + o_fwd * fwd
+    if detector_torso:
+        hips = out[:, [_J["left_hip"], _J["right_hip"]]].mean(1)
+        shoulders = out[:, [_J["left_shoulder"], _J["right_shoulder"]]].mean(1)
+        out[:, _J["pelvis"]] = hips
+        out[:, _J["thorax"]] = shoulders
+        out[:, _J["spine"]] = 0.5 * (hips + shoulders)
+    return out.astype(joints.dtype, copy=False)
+
+
 def _to_inputs(kp: np.ndarray, dropped: np.ndarray, w: int, h: int) -> np.ndarray:
     from posenas.core.normalize import normalize_screen
 
@@ -146,6 +204,12 @@ def synthesize_clips(
             continue
         centre = seg[:, 0].mean(axis=0)
         for v in range(views):
+            seg_in = seg
+            jo = noise.joint_offsets if noise is not None else None
+            if jo is not None:
+                offsets = sample_joint_offsets(noise_rng or rng, jo)
+                if offsets is not None or jo.detector_torso:
+                    seg_in = apply_joint_offsets(seg, offsets, jo.detector_torso, motion.up)
             for _ in range(max_tries):
                 jitter = rng.uniform(-r.target_jitter, r.target_jitter, 3)
                 jitter[1 if motion.up == "y" else 2] *= 0.5
@@ -156,6 +220,8 @@ def synthesize_clips(
                 )
                 try:
                     kp, cam_joints = synthesize_pairs(seg, cam)
+                    if seg_in is not seg:  # detector-style joints for the 2D input only
+                        kp, _ = synthesize_pairs(seg_in, cam)
                 except ValueError:
                     continue
                 if cam.in_image(kp[:, 0]).mean() < 0.9:

@@ -1,0 +1,203 @@
+"""Which levers move action-image accuracy? One lever at a time against the same baseline, >= 3 seeds each.
+
+The model is the benchmark's hand-designed DenseNet on Enhanced-SPMF images (`bench_actions.DENSENET`), so the
+numbers isolate the input and the training recipe from the architecture search. Every row trains one model per
+seed with the same budget; each model keeps its best-validation epoch (or, in the "train+val" row, its last
+epoch of a fixed, pre-chosen number), and is then tested once, plainly and with test-time augmentation (the
+mean softmax of the sequence and `--tta` random copies drawn with the row's augmentation). The "combined" row
+takes every lever whose mean *validation* accuracy beat the baseline's; the test split chooses nothing.
+
+    python benchmarks/bench_action_ablation.py                      # MSR Action3D cross-subject, 3 seeds
+    python benchmarks/bench_action_ablation.py --rows baseline,mirror --seeds 1 --epochs 2   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+from bench_actions import DEFAULT_DATA, DENSENET, REPO, _log  # noqa: E402
+
+# lever name -> (what it changes, overrides of the baseline recipe)
+LEVERS: dict[str, tuple[str, dict]] = {
+    "baseline": ("canonical space (per-frame pelvis root), 32x32 Enhanced-SPMF, 4 copies (rotate/scale/crop)", {}),
+    "canonical_traj": ("pose space keeps the body's path (clip-mean pelvis root)", {"space": "canonical_traj"}),
+    "native": ("no view normalisation: the Kinect's own axes and joints", {"space": "native"}),
+    "mirror": ("+ left/right mirror with joint swap (p = 0.5)", {"aug": {"mirror": 0.5}}),
+    "speed_noise": ("+ speed x0.8-1.25 and 1 cm joint noise", {"aug": {"speed": (0.8, 1.25), "joint_noise": 0.01}}),
+    "copies8": ("8 augmented copies per training sequence instead of 4", {"augment": 8}),
+    "size48": ("48x48 images instead of 32x32", {"size": 48}),
+    "trainval": ("train on train+val for the same fixed number of epochs (last epoch kept)", {"trainval": True}),
+}
+COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval")
+
+
+def recipe(overrides: dict) -> dict:
+    """The baseline recipe with one lever's overrides applied."""
+    r = {"space": "canonical", "size": 32, "augment": 4, "aug": {}, "trainval": False}
+    for k, v in overrides.items():
+        r[k] = {**r["aug"], **v} if k == "aug" else v
+    return r
+
+
+def combine(names: list[str]) -> dict:
+    """Overrides of several levers at once (augmentation settings merged)."""
+    out: dict = {}
+    for n in names:
+        for k, v in LEVERS[n][1].items():
+            out[k] = {**out.get("aug", {}), **v} if k == "aug" else v
+    return out
+
+
+def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
+    from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
+    from posenas.platform.classification.train import (ClassifierTrainConfig, evaluate_classifier, seed_everything,
+                                                        train_classifier)
+    from posenas.platform.encoding.action_data import AugmentConfig, protocol_split
+    from posenas.platform.encoding.spmf import EncodingConfig
+
+    aug = AugmentConfig(**rec["aug"])
+    enc = EncodingConfig(size=rec["size"])
+    common = dict(augment_config=aug, cache_dir=cache_dir, space=rec["space"], seed=args.data_seed, val_fraction=0.2)
+    train, val, test = protocol_split(dataset, protocol, enc, augment_train=rec["augment"], **common)
+    _, val_tta, test_tta = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=args.tta, **common)
+    if rec["trainval"]:  # val joins the training data (with its own augmented copies); nothing is selected
+        _, extra, _ = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=rec["augment"], **common)
+        from posenas.platform.encoding.action_data import ActionImages
+
+        train = ActionImages(np.concatenate([train.images, extra.images]),
+                             np.concatenate([train.labels, extra.labels]), train.seq_ids + extra.seq_ids,
+                             np.concatenate([train.subjects, extra.subjects]), train.classes)
+    tc = ClassifierTrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
+                               num_threads=1, select="last" if rec["trainval"] else "best_val")
+    seeds = []
+    for seed in range(args.seeds):
+        seed_everything(seed)
+        model = DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET))
+        res = train_classifier(model, train, None if rec["trainval"] else val, replace(tc, seed=seed), progress=False)
+        seeds.append({
+            "seed": seed, "seconds": res.seconds, "epoch": res.best_epoch,
+            "val": None if rec["trainval"] else evaluate_classifier(model, val)["accuracy"],
+            "val_tta": None if rec["trainval"] else evaluate_classifier(model, val_tta)["accuracy"],
+            "test": evaluate_classifier(model, test)["accuracy"],
+            "test_tta": evaluate_classifier(model, test_tta)["accuracy"],
+        })
+        _log(f"    seed {seed}: test {seeds[-1]['test']:.3f} tta {seeds[-1]['test_tta']:.3f} "
+             f"val {seeds[-1]['val']} ({res.seconds:.0f} s)")
+    return {"recipe": rec, "seeds": seeds, "n_train": len(train), "n_test": int(len(set(s.split('#')[0] for s in test.seq_ids)))}
+
+
+def stat(row: dict, key: str) -> tuple[float, float] | None:
+    v = [s[key] for s in row["seeds"] if s.get(key) is not None]
+    return (100 * float(np.mean(v)), 100 * float(np.std(v))) if v else None
+
+
+def fmt(ms) -> str:
+    return "-" if ms is None else f"{ms[0]:.1f} ± {ms[1]:.1f}"
+
+
+def render(rows: dict, args, minutes: float, label: str) -> str:
+    base = stat(rows["baseline"], "test") if "baseline" in rows else None
+    lines = [
+        f"# Action-image ablation: {label}", "",
+        f"Command: `python benchmarks/bench_action_ablation.py {' '.join(sys.argv[1:])}`".rstrip() + "  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), torch threads 1; wall time {minutes:.1f} min"
+        f"{' (this part of a resumed run)' if args.resume else ''}.",
+        "",
+        f"DenseNet-BC {DENSENET} on Enhanced-SPMF; {args.epochs} epochs, batch 32, AdamW lr 0.002, cosine, label "
+        f"smoothing 0.1; {args.seeds} training seeds per row (mean ± std, %); validation = 20 % of the training "
+        f"subjects (data seed {args.data_seed}); TTA = mean softmax over the sequence and {args.tta} random copies.",
+        "",
+        "| lever | what changes | test | test, TTA | Δ test vs baseline | val | val, TTA | train images | s / run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        t = stat(row, "test")
+        delta = "-" if base is None or name == "baseline" else f"{t[0] - base[0]:+.1f}"
+        secs = np.median([s["seconds"] for s in row["seeds"]])
+        lines.append(f"| {name} | {row.get('what', LEVERS.get(name, ('',))[0])} | {fmt(t)} | {fmt(stat(row, 'test_tta'))} "
+                     f"| {delta} | {fmt(stat(row, 'val'))} | {fmt(stat(row, 'val_tta'))} | {row['n_train']} | {secs:.0f} |")
+    lines += ["", "Per seed (test %): " + "; ".join(
+        f"{n}: " + ", ".join(f"{100 * s['test']:.1f}" for s in r["seeds"]) for n, r in rows.items()), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--dataset", choices=["msr_action3d", "utkinect"], default="msr_action3d")
+    ap.add_argument("--protocol", default="cross_subject")
+    ap.add_argument("--rows", default=",".join(LEVERS), help=f"levers to run (always with baseline): {', '.join(LEVERS)}")
+    ap.add_argument("--no-combined", action="store_true", help="leave out the row combining the levers that won on val")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--tta", type=int, default=8)
+    ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "action_ablation.md",
+                    help="the table; its .json sibling is written after every row")
+    ap.add_argument("--resume", action="store_true", help="keep the rows an interrupted run already wrote")
+    ap.add_argument("--skip-baseline", action="store_true",
+                    help="rows only (to split one ablation over processes; join them with --resume into one .json)")
+    args = ap.parse_args(argv)
+    names = ([] if args.skip_baseline else ["baseline"]) + [n for n in args.rows.split(",") if n and n != "baseline"]
+    bad = [n for n in names if n not in LEVERS]
+    if bad:
+        ap.error(f"--rows: unknown lever(s) {bad}; choose from {', '.join(LEVERS)}")
+    from posenas.datasets.registry import load_dataset
+
+    folder = "msr_action3d" if args.dataset == "msr_action3d" else "utkinect_action3d"
+    dataset = load_dataset(args.data / folder, args.dataset)
+    label = f"{'MSR Action3D' if args.dataset == 'msr_action3d' else 'UTKinect'} {args.protocol}"
+    started = time.time()
+    partial = args.out.with_suffix(".json")
+    rows: dict[str, dict] = {}
+    if args.resume and partial.is_file():  # rows finished by an interrupted run with the same settings
+        old = json.loads(partial.read_text())
+        if old.get("settings") == _settings(args):
+            rows = {k: v for k, v in old["rows"].items() if k in names or k == "combined"}
+            _log(f"resumed {list(rows)} from {partial}")
+
+    def save() -> None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"settings": _settings(args), "rows": rows}, indent=1, default=str))
+
+    with tempfile.TemporaryDirectory(prefix="ablation_") as tmp:
+        for name in names:
+            if name in rows:
+                continue
+            _log(f"{label}: {name}")
+            rows[name] = run_row(dataset, args.protocol, recipe(LEVERS[name][1]), args, Path(tmp))
+            save()
+        if not args.no_combined and "combined" not in rows and "baseline" in rows:
+            base_val = stat(rows["baseline"], "val")[0]
+            won = [n for n in names if n in COMBINABLE and n != "trainval" and stat(rows[n], "val")
+                   and stat(rows[n], "val")[0] > base_val]
+            if len(won) >= 2:
+                _log(f"{label}: combined {won}")
+                rows["combined"] = run_row(dataset, args.protocol, recipe(combine(won)), args, Path(tmp))
+                rows["combined"]["what"] = "levers whose mean val beat the baseline's: " + ", ".join(won)
+                save()
+    text = render(rows, args, (time.time() - started) / 60, label)
+    print(text)
+    args.out.write_text(text)
+    return 0
+
+
+def _settings(args) -> dict:
+    return {k: str(getattr(args, k)) for k in ("data", "dataset", "protocol", "seeds", "epochs", "tta", "data_seed")}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The accuracy levers of the action benchmark: mirror/speed/noise augmentation, the trajectory-keeping pose
+space and test-time augmentation (copies of a sequence averaged into one prediction)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from posenas.core.skeleton import get_layout
+from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
+from posenas.errors import ConfigError, PosenasError
+from posenas.platform.classification.train import copy_groups, evaluate_classifier
+from posenas.platform.encoding.action_data import (ActionImages, AugmentConfig, augment_joints, mirror_joints,
+                                                   protocol_split)
+from posenas.platform.encoding.pose_space import canonical_pose
+from posenas.platform.encoding.spmf import EncodingConfig
+
+
+def _walker(t: int = 30, seed: int = 0) -> np.ndarray:
+    """(T, 1, 17, 3) h36m17 joints: a standing body (left on +x) drifting forward with moving arms."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((17, 3))
+    base[1:4, 0], base[4:7, 0] = -0.15, 0.15  # right leg at -x, left leg at +x
+    base[[2, 5], 1], base[[3, 6], 1] = -0.45, -0.9
+    base[7:11, 1] = [0.25, 0.5, 0.6, 0.7]
+    base[11:14, 0], base[14:17, 0] = [0.2, 0.45, 0.65], [-0.2, -0.45, -0.65]
+    base[11:17, 1] = 0.5
+    x = np.repeat(base[None], t, axis=0) + rng.normal(0, 0.01, (t, 17, 3))
+    x[:, 13, 1] += np.sin(np.linspace(0, 3, t)) * 0.3  # left wrist waves
+    x += np.linspace(0, 1, t)[:, None, None] * np.array([0.0, 0.0, 1.0])  # walks forward 1 m
+    return x[:, None].astype(np.float32)
+
+
+def test_mirror_swaps_sides_negates_x_and_is_an_involution():
+    x = _walker()
+    m = mirror_joints(x)
+    perm = get_layout("h36m17").flip_permutation
+    assert np.allclose(m[..., 0], -x[..., perm, 0]) and np.allclose(m[..., 1:], x[..., perm, 1:])
+    assert np.allclose(mirror_joints(m), x)
+    # the waving wrist (left, 13) is now the right wrist (16), on the body's right (-x) side
+    assert np.std(m[:, 0, 16, 1]) > 5 * np.std(m[:, 0, 13, 1])
+    with pytest.raises(PosenasError, match="h36m17"):
+        mirror_joints(np.zeros((4, 1, 20, 3)))
+
+
+def test_speed_and_noise_change_the_copy_as_configured():
+    x = _walker(40)
+    rng = np.random.default_rng(0)
+    fast = augment_joints(x, rng, AugmentConfig(speed=(2.0, 2.0), crop=(1.0, 1.0), rotate_deg=0, scale=(1, 1)))
+    assert fast.shape[0] == 20
+    clean = augment_joints(x, np.random.default_rng(1), AugmentConfig(crop=(1.0, 1.0), rotate_deg=0, scale=(1, 1)))
+    assert np.allclose(clean, x, atol=1e-5)
+    noisy = augment_joints(x, np.random.default_rng(1), AugmentConfig(crop=(1.0, 1.0), rotate_deg=0, scale=(1, 1),
+                                                                      joint_noise=0.02))
+    assert 0.015 < float(np.std(noisy - x)) < 0.025
+    always = augment_joints(x, np.random.default_rng(2), AugmentConfig(mirror=1.0, crop=(1, 1), rotate_deg=0, scale=(1, 1)))
+    assert np.allclose(always, mirror_joints(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("field,value", [("mirror", 1.5), ("speed", (1.2, 0.8)), ("joint_noise", -0.1)])
+def test_bad_augment_values_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=field):
+        AugmentConfig(**{field: value})
+
+
+def test_canonical_traj_keeps_the_path_and_canonical_removes_it():
+    x = _walker()
+    per_frame = canonical_pose(x, "h36m17")
+    traj = canonical_pose(x, "h36m17", keep_trajectory=True)
+    assert np.abs(per_frame[:, 0, 0]).max() < 1e-6  # pelvis at the origin in every frame
+    path = np.linalg.norm(traj[-1, 0, 0] - traj[0, 0, 0])
+    assert path == pytest.approx(1.0, abs=0.05)  # the 1 m walk survives the rotation
+    assert np.abs(traj[:, 0, 0].mean(axis=0)).max() < 1e-5  # centred on the clip's mean pelvis
+    # same body frame: pose relative to the pelvis is identical
+    assert np.allclose(traj - traj[:, :, :1], per_frame, atol=1e-5)
+
+
+class _Fixed(torch.nn.Module):
+    """Returns the logits stored in the image's first pixel, so predictions are chosen by the test."""
+
+    def forward(self, x):
+        return x[:, :2, 0, 0]
+
+
+def _images(values, labels, ids):
+    imgs = np.zeros((len(values), 2, 2, 3), np.uint8)
+    imgs[:, 0, 0, :2] = np.asarray(values, np.uint8)
+    return ActionImages(imgs, np.asarray(labels), ids, np.zeros(len(ids)), ["a", "b"])
+
+
+def test_test_time_augmentation_averages_copies_per_sequence():
+    ids = ["s1", "s1#aug1", "s1#aug2", "s2"]
+    assert copy_groups(ids)[0].tolist() == [0, 0, 0, 1]
+    # s1: the plain image says class 1 weakly, two copies say class 0 clearly -> 0 on average; s2 says 1
+    data = _images([[120, 140], [200, 60], [200, 60], [0, 255]], [0, 0, 0, 1], ids)
+    ev = evaluate_classifier(_Fixed(), data)
+    assert ev["num_samples"] == 2 and ev["predictions"].tolist() == [0, 1] and ev["accuracy"] == 1.0
+    # without grouping the first row alone would be wrong: the same rows as separate sequences give 3/4
+    alone = _images([[120, 140], [200, 60], [200, 60], [0, 255]], [0, 0, 0, 1], ["a", "b", "c", "d"])
+    assert evaluate_classifier(_Fixed(), alone)["accuracy"] == 0.75
+
+
+def test_protocol_split_adds_test_copies_only_when_asked(tmp_path):
+    from posenas.datasets.sequence import Split
+
+    seqs = [SkeletonSequence(_walker(20, seed=i + 10 * a + 100 * s), layout="h36m17", fps=30,
+                             seq_id=f"a{a}_s{s}_e{i}", subject=s, action=a)
+            for a in range(2) for s in range(1, 5) for i in range(2)]
+    train = tuple(s.seq_id for s in seqs if s.subject in (1, 3))
+    test = tuple(s.seq_id for s in seqs if s.subject in (2, 4))
+    ds = SkeletonDataset("toy", tmp_path, "h36m17", seqs, classes=["x", "y"],
+                         protocols={"cs": Split("cs", train, test)})
+    enc = EncodingConfig(size=8)
+    tr, va, te = protocol_split(ds, "cs", enc, augment_train=2, val_fraction=0.5, cache_dir=tmp_path)
+    assert len(te) == len(test) and va is not None and len(va) == 4
+    tr2, va2, te2 = protocol_split(ds, "cs", enc, augment_train=2, val_fraction=0.5, cache_dir=tmp_path,
+                                   augment_test=3)
+    assert len(te2) == 4 * len(test) and len(va2) == 16 and len(tr2) == len(tr)
+    assert copy_groups(te2.seq_ids)[1] == len(test)
+    assert np.array_equal(te2.images[::4], te.images)  # the plain image is still each sequence's first row
