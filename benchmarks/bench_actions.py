@@ -11,7 +11,8 @@ Every model selects its epoch on a validation subject carved from the training s
 go to the lower validation loss); the test split is evaluated once, with those weights. Nothing is tuned
 on test.
 
-    python benchmarks/bench_actions.py                # default budget (about 45-60 min on 2 free cores)
+    python benchmarks/bench_actions.py                # every row, 3 seeds / 3 search runs: several hours on 2 CPU cores
+    python benchmarks/bench_actions.py --json R.json --resume   # rows are saved as they finish; rerun to continue
     python benchmarks/bench_actions.py --quick        # smoke run (a minute or two)
     python benchmarks/bench_actions.py --no-search    # baselines and the lifting study only
 """
