@@ -85,7 +85,7 @@ def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
     from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=0.2,
-                                      seed=args.data_seed, cache_dir=cache_dir, space=getattr(args, "space", "canonical"))
+                                      seed=args.data_seed, cache_dir=cache_dir, space=args.space)
     return _train_seeds(lambda: DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET)),
                         train, val, test, args, tc)
 

@@ -26,7 +26,7 @@ import numpy as np
 from posenas.core.config import ConfigBase, config_dataclass
 from posenas.core.timeseries import resample_to_length
 from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
-from posenas.errors import PosenasError
+from posenas.errors import ConfigError, PosenasError
 from posenas.platform.encoding.pose_space import to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
@@ -115,8 +115,6 @@ class AugmentConfig(ConfigBase):
     joint_noise: float = 0.0  # std of i.i.d. Gaussian noise added to every joint, metres
 
     def __post_init__(self) -> None:
-        from posenas.errors import ConfigError
-
         if not 0.0 <= self.mirror <= 1.0:
             raise ConfigError("AugmentConfig", "mirror", f"a probability in [0, 1], got {self.mirror}")
         if not 0.0 < self.speed[0] <= self.speed[1]:

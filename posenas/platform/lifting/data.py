@@ -126,11 +126,11 @@ _OFFSET_GROUPS: dict[str, tuple[tuple[int, int], ...]] = {
 }
 
 
-def body_frame(joints: np.ndarray, up: str = "y") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def body_frame(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame unit axes of an h36m17 body (T, 17, 3): (left, up, forward), each (T, 3).
 
-    left = right hip -> left hip; up = pelvis -> thorax made orthogonal to it; forward = left x up in
-    a right-handed y-up world (for z-up worlds the same cross product holds, as both are right-handed).
+    left = right hip -> left hip; up = pelvis -> thorax made orthogonal to it; forward = left x up, which
+    holds for y-up and z-up worlds alike (both right-handed), so the world's up axis is not needed.
     """
     eps = 1e-9
     left = joints[:, _J["left_hip"]] - joints[:, _J["right_hip"]]
@@ -150,14 +150,14 @@ def sample_joint_offsets(rng: np.random.Generator, cfg: JointOffsetConfig) -> di
             for name in _OFFSET_GROUPS}
 
 
-def apply_joint_offsets(joints: np.ndarray, offsets: dict[str, np.ndarray] | None, detector_torso: bool = True,
-                        up: str = "y") -> np.ndarray:
+def apply_joint_offsets(joints: np.ndarray, offsets: dict[str, np.ndarray] | None,
+                        detector_torso: bool = True) -> np.ndarray:
     """Move h36m17 joints (T, 17, 3) by per-clip body-frame offsets (see `JointOffsetConfig`): a left joint
     moves `outward` along the body's left axis, a right joint along its right, mid-line joints not sideways.
     With `detector_torso`, pelvis/thorax/spine are then rebuilt as detectors' conversions build them."""
     out = np.array(joints, dtype=np.float64, copy=True)
     if offsets is not None:
-        left, upv, fwd = body_frame(out, up)
+        left, upv, fwd = body_frame(out)
         for name, members in _OFFSET_GROUPS.items():
             o_out, o_up, o_fwd = offsets[name]
             for j, side in members:
@@ -209,7 +209,7 @@ def synthesize_clips(
             if jo is not None:
                 offsets = sample_joint_offsets(noise_rng or rng, jo)
                 if offsets is not None or jo.detector_torso:
-                    seg_in = apply_joint_offsets(seg, offsets, jo.detector_torso, motion.up)
+                    seg_in = apply_joint_offsets(seg, offsets, jo.detector_torso)
             for _ in range(max_tries):
                 jitter = rng.uniform(-r.target_jitter, r.target_jitter, 3)
                 jitter[1 if motion.up == "y" else 2] *= 0.5
