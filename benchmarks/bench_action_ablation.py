@@ -40,13 +40,24 @@ LEVERS: dict[str, tuple[str, dict]] = {
     "copies8": ("8 augmented copies per training sequence instead of 4", {"augment": 8}),
     "size48": ("48x48 images instead of 32x32", {"size": 48}),
     "trainval": ("train on train+val for the same fixed number of epochs (last epoch kept)", {"trainval": True}),
+    # The same levers on top of the native space (the default since it won above): delta against "native".
+    "native_mirror": ("native + left/right mirror with joint swap (p = 0.5)", {"space": "native", "aug": {"mirror": 0.5}}),
+    "native_speed_noise": ("native + speed x0.8-1.25 and 1 cm joint noise",
+                           {"space": "native", "aug": {"speed": (0.8, 1.25), "joint_noise": 0.01}}),
+    "native_frames16": ("native + time resampled to 16 frames before encoding (31 columns, not squeezed after)",
+                        {"space": "native", "frames": 16}),
+    "native_size48": ("native + 48x48 images", {"space": "native", "size": 48}),
+    "native_trainval": ("native + train on train+val, fixed epochs, last kept", {"space": "native", "trainval": True}),
 }
-COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval")
+# the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
+REFERENCE = {n: "native" for n in LEVERS if n.startswith("native_")}
+COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval",
+              "native_mirror", "native_speed_noise", "native_frames16", "native_size48")
 
 
 def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
-    r = {"space": "canonical", "size": 32, "augment": 4, "aug": {}, "trainval": False}
+    r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False}
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r
@@ -69,7 +80,7 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
     from posenas.platform.encoding.spmf import EncodingConfig
 
     aug = AugmentConfig(**rec["aug"])
-    enc = EncodingConfig(size=rec["size"])
+    enc = EncodingConfig(size=rec["size"], frames=rec.get("frames"))
     common = dict(augment_config=aug, cache_dir=cache_dir, space=rec["space"], seed=args.data_seed, val_fraction=0.2)
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=rec["augment"], **common)
     _, val_tta, test_tta = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=args.tta, **common)
@@ -109,7 +120,6 @@ def fmt(ms) -> str:
 
 
 def render(rows: dict, args, minutes: float, label: str) -> str:
-    base = stat(rows["baseline"], "test") if "baseline" in rows else None
     lines = [
         f"# Action-image ablation: {label}", "",
         f"Command: `python benchmarks/bench_action_ablation.py {' '.join(sys.argv[1:])}`".rstrip() + "  ",
@@ -120,15 +130,17 @@ def render(rows: dict, args, minutes: float, label: str) -> str:
         f"smoothing 0.1; {args.seeds} training seeds per row (mean ± std, %); validation = 20 % of the training "
         f"subjects (data seed {args.data_seed}); TTA = mean softmax over the sequence and {args.tta} random copies.",
         "",
-        "| lever | what changes | test | test, TTA | Δ test vs baseline | val | val, TTA | train images | s / run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| lever | what changes | test | test, TTA | Δ test | against | val | val, TTA | train images | s / run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
         t = stat(row, "test")
-        delta = "-" if base is None or name == "baseline" else f"{t[0] - base[0]:+.1f}"
+        ref = row.get("reference", REFERENCE.get(name, "baseline"))
+        base = stat(rows[ref], "test") if ref in rows and ref != name else None
+        delta = "-" if base is None else f"{t[0] - base[0]:+.1f}"
         secs = np.median([s["seconds"] for s in row["seeds"]])
         lines.append(f"| {name} | {row.get('what', LEVERS.get(name, ('',))[0])} | {fmt(t)} | {fmt(stat(row, 'test_tta'))} "
-                     f"| {delta} | {fmt(stat(row, 'val'))} | {fmt(stat(row, 'val_tta'))} | {row['n_train']} | {secs:.0f} |")
+                     f"| {delta} | {ref if base is not None else '-'} | {fmt(stat(row, 'val'))} | {fmt(stat(row, 'val_tta'))} | {row['n_train']} | {secs:.0f} |")
     lines += ["", "Per seed (test %): " + "; ".join(
         f"{n}: " + ", ".join(f"{100 * s['test']:.1f}" for s in r["seeds"]) for n, r in rows.items()), ""]
     return "\n".join(lines)
@@ -166,7 +178,7 @@ def main(argv=None) -> int:
     if args.resume and partial.is_file():  # rows finished by an interrupted run with the same settings
         old = json.loads(partial.read_text())
         if old.get("settings") == _settings(args):
-            rows = {k: v for k, v in old["rows"].items() if k in names or k == "combined"}
+            rows = old["rows"]  # every finished row is kept (and rendered), not only the ones asked for now
             _log(f"resumed {list(rows)} from {partial}")
 
     def save() -> None:
@@ -180,14 +192,21 @@ def main(argv=None) -> int:
             _log(f"{label}: {name}")
             rows[name] = run_row(dataset, args.protocol, recipe(LEVERS[name][1]), args, Path(tmp))
             save()
-        if not args.no_combined and "combined" not in rows and "baseline" in rows:
-            base_val = stat(rows["baseline"], "val")[0]
-            won = [n for n in names if n in COMBINABLE and n != "trainval" and stat(rows[n], "val")
-                   and stat(rows[n], "val")[0] > base_val]
+        if not args.no_combined and "combined" not in rows:
+            # levers of one family only: on the native space when any was asked for, else on the baseline's
+            native = any(n.startswith("native_") for n in names)
+
+            def beat(n: str) -> bool:
+                ref = REFERENCE.get(n, "baseline")
+                return (ref in rows and stat(rows[n], "val") is not None
+                        and stat(rows[n], "val")[0] > stat(rows[ref], "val")[0])
+
+            won = [n for n in names if n in COMBINABLE and n.startswith("native_") == native and beat(n)]
             if len(won) >= 2:
                 _log(f"{label}: combined {won}")
                 rows["combined"] = run_row(dataset, args.protocol, recipe(combine(won)), args, Path(tmp))
-                rows["combined"]["what"] = "levers whose mean val beat the baseline's: " + ", ".join(won)
+                rows["combined"]["reference"] = "native" if native else "baseline"
+                rows["combined"]["what"] = "levers whose mean val beat their reference row's: " + ", ".join(won)
                 save()
     text = render(rows, args, (time.time() - started) / 60, label)
     print(text)

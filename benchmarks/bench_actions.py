@@ -107,30 +107,34 @@ def run_sequence_model(family: str, dataset, protocol, args, tc):
     return _train_seeds(lambda: CLASSIFIER_FAMILIES.get(family)(config), train, val, test, args, tc)
 
 
-def run_search_row(method, path, fmt, protocol, enc, args, tc, storage):
+def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=None, on_run=None):
     """Run k = 0..R-1: search with seed k, derive, train the cell from scratch with training seed k, test once.
 
     Run 0 is exactly `posenas search` + `posenas train` with their defaults (search seed 0, first training seed).
+    `runs` holds the runs an interrupted benchmark finished (kept); `on_run(runs)` is called after each new one
+    so that a stopped benchmark loses at most the run it was in (one search costs minutes).
     """
     from posenas.search import api
     from posenas.search.enas import SearchConfig
 
     fn = api.search_and_train if method == "enas" else api.random_search_and_train
-    t0 = time.time()
-    runs = []
-    for k in range(args.search_runs):
+    runs = list(runs or [])
+    for k in range(len(runs), args.search_runs):
+        t_run = time.time()
         sc = SearchConfig(epochs=args.search_epochs, seed=k)
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space)
         runs.append({"search_seed": k, "train_seed": k, "test_acc": r.test_accs[0], "val_acc": r.val_accs[0],
                      "shared_val_acc": r.shared_val_acc, "search_seconds": r.search_seconds,
-                     "genotype": r.genotype.describe()})
+                     "genotype": r.genotype.describe(), "seconds": time.time() - t_run})
+        if on_run is not None:
+            on_run(runs)
         _log(f"    run {k}: test {runs[-1]['test_acc']:.3f} val {runs[-1]['val_acc']:.3f} "
              f"shared-weight val {r.shared_val_acc:.3f} (search {r.search_seconds:.0f} s)")
     accs, vals = [r["test_acc"] for r in runs], [r["val_acc"] for r in runs]
     return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)), "val_acc": float(np.mean(vals)),
-            "val_std": float(np.std(vals)), "seconds": time.time() - t0,
+            "val_std": float(np.std(vals)), "seconds": float(sum(r.get("seconds", 0.0) for r in runs)),
             "search_seconds": float(np.mean([r["search_seconds"] for r in runs])), "per_seed": accs,
             "per_seed_val": vals, "runs": runs, "genotype": runs[0]["genotype"]}
 
@@ -176,6 +180,9 @@ def fmt_acc(r, key: str = "test") -> str:
         return "-"
     if "error" in r:
         return "failed"
+    if "partial_runs" in r:  # an interrupted searched row: the runs it has, marked as such
+        vals = [run[f"{key}_acc"] for run in r["partial_runs"]]
+        return f"{100 * np.mean(vals):.1f} ± {100 * np.std(vals):.1f} ({len(vals)}, unfinished)" if vals else "-"
     mean = r.get(f"{key}_acc")
     if mean is None:
         return "-"
@@ -279,12 +286,19 @@ def main(argv=None) -> int:
         if searched(fmt, protocol):
             for method in [m for m in args.methods.split(",") if m]:
                 key = f"{'ENAS' if method == 'enas' else 'random search'} cell net / enhanced_spmf"
-                if key in row and "error" not in row[key]:
+                prev = row.get(key, {})
+                done = prev.get("partial_runs", prev.get("runs", []))[:args.search_runs]
+                if "error" not in prev and len(done) >= args.search_runs:
                     continue
                 _log(f"{label}: {key}")
+
+                def keep(runs, key=key):  # finished runs survive an interrupted benchmark
+                    row[key] = {"partial_runs": runs}
+                    save()
+
                 try:
                     row[key] = run_search_row(method, path, fmt, protocol, EncodingConfig(size=args.size), args, tc,
-                                              storage)
+                                              storage, runs=done, on_run=keep)
                     _log(f"  test {row[key]['test_acc']:.3f} ({row[key]['seconds']:.0f} s)")
                 except Exception as e:  # report, don't hide: the row shows "failed" and the error is printed
                     row[key] = {"error": f"{type(e).__name__}: {e}"}
@@ -357,7 +371,8 @@ def _verdicts(results) -> list[str]:
 
 def _settings(args) -> dict:
     """What must match for --resume to reuse rows."""
-    keys = ("data", "epochs", "augment", "size", "seeds", "search_runs", "search_epochs", "data_seed", "space", "threads")
+    # search_runs is left out: a searched row with fewer runs than asked is continued, not redone.
+    keys = ("data", "epochs", "augment", "size", "seeds", "search_epochs", "data_seed", "space", "threads")
     return {k: str(getattr(args, k)) for k in keys}
 
 

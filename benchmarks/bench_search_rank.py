@@ -53,17 +53,11 @@ def kendall(a: list[float], b: list[float]) -> dict:
     return {"tau": None if np.isnan(tau) else tau, "p": None if np.isnan(p) else p, "n": len(a)}
 
 
-def shared_val_loss(search, genotypes) -> list[float]:
-    """Shared-weight cross-entropy on the whole validation split (a finer signal than accuracy on ~20 images)."""
-    import torch
-
-    model, (x, y) = search.supernet, search.executor.val
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for g in genotypes:
-            out.append(float(torch.nn.functional.cross_entropy(model(x, g), y)))
-    return out
+def shared_scores(search, genotypes) -> tuple[list[float], list[float]]:
+    """Shared-weight (accuracy, cross-entropy) on the whole validation split, as the search itself ranks children
+    (`EnasSearch.score_full_val`; the loss is a finer signal than accuracy on ~20 images)."""
+    scores = search.score_full_val(genotypes)
+    return [float(a) for a, _ in scores], [float(l) for _, l in scores]
 
 
 def run_shared(sc, train, val, genotypes, epochs: int) -> dict:
@@ -79,9 +73,8 @@ def run_shared(sc, train, val, genotypes, epochs: int) -> dict:
             _log(f"  shared {epochs} ep: epoch {m['epoch']} train_acc={m['train_acc']:.3f} "
                  f"val_acc(mean of {cfg.eval_samples} sampled)={m['val_acc']:.3f} reward={m['reward']:.3f}")
     secs = time.time() - t0
-    accs = search.score_full_val(genotypes)
-    losses = shared_val_loss(search, genotypes)
-    return {"epochs": epochs, "seconds": secs, "shared_val_acc": [float(a) for a in accs], "shared_val_loss": losses,
+    accs, losses = shared_scores(search, genotypes)
+    return {"epochs": epochs, "seconds": secs, "shared_val_acc": accs, "shared_val_loss": losses,
             "final_epoch": search.history[-1], "search": search}
 
 
@@ -250,8 +243,8 @@ def main(argv=None) -> int:
                     genotypes.append(g)
                 if len(genotypes) == args.archs:
                     break
-            out.update(shared_val_acc=[float(a) for a in s.score_full_val(genotypes)],
-                       shared_val_loss=shared_val_loss(s, genotypes))
+            accs, losses = shared_scores(s, genotypes)
+            out.update(shared_val_acc=accs, shared_val_loss=losses)
             res["archs"] = [{"genotype": g.to_dict(), "genotype_key": g.key()} for g in genotypes]
         else:
             out = run_shared(sc, train, val, genotypes, L)

@@ -119,3 +119,29 @@ def test_protocol_split_adds_test_copies_only_when_asked(tmp_path):
     assert len(te2) == 4 * len(test) and len(va2) == 16 and len(tr2) == len(tr)
     assert copy_groups(te2.seq_ids)[1] == len(test)
     assert np.array_equal(te2.images[::4], te.images)  # the plain image is still each sequence's first row
+
+
+def test_mirror_in_the_native_space_uses_the_dataset_layout(tmp_path):
+    """MSR's msr20 layout: the mirror swaps its own left/right joints, and a native-space split accepts it."""
+    from posenas.datasets.sequence import Split
+
+    lay = get_layout("msr20")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(12, 1, lay.num_joints, 3))
+    m = mirror_joints(x, "msr20")
+    left, right = lay.lr_pairs[0]
+    assert np.allclose(m[..., left, 0], -x[..., right, 0]) and np.allclose(m[..., left, 1:], x[..., right, 1:])
+    assert np.allclose(mirror_joints(m, "msr20"), x)
+    with pytest.raises(PosenasError, match="msr20"):
+        mirror_joints(_walker(), "msr20")
+    still = AugmentConfig(mirror=1.0, crop=(1, 1), rotate_deg=0, scale=(1, 1))
+    assert np.allclose(augment_joints(x, np.random.default_rng(0), still, "msr20"), m, atol=1e-5)
+
+    seqs = [SkeletonSequence(rng.normal(size=(15, 1, lay.num_joints, 3)) + [0, 0, 3], layout="msr20", fps=15,
+                             seq_id=f"a{a}_s{s}", subject=s, action=a) for a in range(2) for s in range(1, 5)]
+    ds = SkeletonDataset("toy", tmp_path, "msr20", seqs, classes=["x", "y"],
+                         protocols={"cs": Split("cs", tuple(s.seq_id for s in seqs if s.subject in (1, 3)),
+                                                tuple(s.seq_id for s in seqs if s.subject in (2, 4)))})
+    train, _, _ = protocol_split(ds, "cs", EncodingConfig(size=8), augment_train=1, val_fraction=0.5, use_cache=False,
+                                 space="native", augment_config=still)
+    assert len(train) == 4 and train.seq_ids[1].endswith("#aug1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 import math
 from pathlib import Path
@@ -188,8 +189,10 @@ def test_search_loop_checkpoint_round_trip_is_exact():
     m = s.run_epoch()
     assert m["epoch"] == 1 and m["child_steps"] == 3
     # the tracked best child is what re-scoring it on the whole validation split gives, and beats the mean
-    assert s.score_full_val([Genotype.from_dict(s.best["genotype"])]) == [m["best_val_acc"]]
-    assert m["best_val_acc"] == m["epoch_best_val_acc"] >= m["val_acc"]
+    # by the ranking metric (rank_by: the validation loss)
+    [(acc, loss)] = s.score_full_val([Genotype.from_dict(s.best["genotype"])])
+    assert (acc, loss) == (m["best_val_acc"], s.best["val_loss"]) == (m["epoch_best_val_acc"], m["epoch_best_val_loss"])
+    assert loss <= m["val_loss"]
     state = s.state_dict()
     digest = s.controller_digest()
     m1 = s.run_epoch()
@@ -201,8 +204,13 @@ def test_search_loop_checkpoint_round_trip_is_exact():
     for k in ("train_loss", "reward", "val_acc", "baseline"):
         assert m1[k] == pytest.approx(m2[k], rel=1e-5), k
     best, acc, ranking = s.derive()
-    assert acc == ranking[0][1] == max(a for _, a in ranking)
-    assert len({g.key() for g, _ in ranking}) == len(ranking)
+    # ranked by shared-weight validation loss (the default rank_by), best first
+    assert best is ranking[0][0] and acc == ranking[0][1]
+    assert [l for _, _, l in ranking] == sorted(l for _, _, l in ranking)
+    assert len({g.key() for g, _, _ in ranking}) == len(ranking)
+    s.config = replace(s.config, rank_by="val_acc")
+    _, acc_by_acc, ranking = s.derive()
+    assert acc_by_acc == max(a for _, a, _ in ranking)
 
 
 def test_random_search_has_the_same_child_step_budget():

@@ -92,6 +92,17 @@ def test_encode_shapes_all_encodings():
     assert encode_sequence(x, config=cfg).shape == (16, 16, 3)
 
 
+def test_frames_resamples_time_before_encoding():
+    """Straight-line motion: 9 frames of 0.1 m steps resampled to 5 frames are 5 frames of 0.2 m steps."""
+    long_clip, short_clip = two_joints(9, 0.1), two_joints(5, 0.2)
+    for enc in ("enhanced_spmf", "spmf"):
+        resampled = encode_sequence(long_clip, enc, 32, frames=5)
+        assert np.array_equal(resampled, encode_sequence(short_clip, enc, 32))
+        assert not np.array_equal(resampled, encode_sequence(long_clip, enc, 32))
+    with pytest.raises(PosenasError, match="EncodingConfig.frames"):
+        EncodingConfig(frames=1)
+
+
 def test_joints_image_maps_axes_to_channels():
     x = np.zeros((5, 1, 3, 3))
     x[:, 0, :, 0] = np.arange(5)[:, None]  # x grows with time, y and z constant

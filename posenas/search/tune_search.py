@@ -67,7 +67,7 @@ def search_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
                 (Path(d) / "history.json").write_text(json.dumps(search.history, indent=1))
                 if search.epoch >= sc.epochs:
                     best, acc, ranking = search.derive()
-                    metrics.update(derived_val_acc=acc, derived_candidates=len(ranking))
+                    metrics.update(derived_val_acc=acc, derived_val_loss=ranking[0][2], derived_candidates=len(ranking))
                     save_genotype(best, Path(d) / GENOTYPE_FILE, meta={"shared_val_acc": acc, "method": config.get("method", "enas")})
                     # Child workers go now, by ray.kill, not after the last report: Tune removes the trial's
                     # placement group when the trial ends (or ASHA stops it inside that report), and the raylet
@@ -245,7 +245,7 @@ def run_search(
     """Run (or resume) the search as a Tune experiment; returns the derived genotype of the best trial.
 
     hpo_samples > 1 samples controller lr, entropy weight and child lr and prunes with ASHA on the
-    mean shared-weight validation accuracy of sampled children.
+    mean shared-weight validation loss (or accuracy: `rank_by`) of sampled children.
     """
     from ray import tune
 
@@ -279,8 +279,9 @@ def run_search(
             )
             tune_config = tune.TuneConfig(
                 num_samples=hpo_samples,
-                scheduler=ASHAScheduler(
-                    metric="val_acc", mode="max", time_attr="training_iteration",
+                scheduler=ASHAScheduler(  # the children's mean shared-weight validation score, as ranked
+                    metric="val_loss" if search_config.rank_by == "val_loss" else "val_acc",
+                    mode="min" if search_config.rank_by == "val_loss" else "max", time_attr="training_iteration",
                     max_t=search_config.epochs, grace_period=max(1, min(2, search_config.epochs)),
                 ),
             )
@@ -306,7 +307,10 @@ def run_search(
         if errors:
             raise PosenasError(f"no search trial finished in {exp_path}: {errors[0]}")
         raise PosenasError(f"search interrupted before it finished; continue it with --resume (experiment: {exp_path})")
-    best = max(finished, key=lambda r: r.metrics["derived_val_acc"])
+    by_loss = getattr(search_config, "rank_by", "val_loss") == "val_loss" and all(
+        "derived_val_loss" in r.metrics for r in finished)
+    best = (min(finished, key=lambda r: r.metrics["derived_val_loss"]) if by_loss
+            else max(finished, key=lambda r: r.metrics["derived_val_acc"]))
     with best.checkpoint.as_directory() as d:
         genotype, meta = load_genotype(Path(d) / GENOTYPE_FILE)
         history = json.loads((Path(d) / "history.json").read_text())

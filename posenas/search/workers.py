@@ -51,12 +51,18 @@ def child_step(model: Supernet, genotype: Genotype, x: torch.Tensor, y: torch.Te
 
 
 @torch.no_grad()
-def child_accuracy(model: Supernet, genotype: Genotype, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
+def child_metrics(model: Supernet, genotype: Genotype, x: torch.Tensor, y: torch.Tensor,
+                  batch: int = 256) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of one child on (x, y): the loss ranks children without the ties of a
+    small validation split's accuracy (see `SearchConfig.rank_by`)."""
     model.eval()
-    correct = 0
+    correct, loss = 0, 0.0
     for i in range(0, len(y), batch):
-        correct += int((model(x[i : i + batch], genotype).argmax(1) == y[i : i + batch]).sum())
-    return correct / max(len(y), 1)
+        logits = model(x[i : i + batch], genotype)
+        correct += int((logits.argmax(1) == y[i : i + batch]).sum())
+        loss += float(nn.functional.cross_entropy(logits, y[i : i + batch], reduction="sum"))
+    n = max(len(y), 1)
+    return correct / n, loss / n
 
 
 class Executor(Protocol):
@@ -64,7 +70,7 @@ class Executor(Protocol):
 
     def grads(self, jobs: Sequence[Job]) -> list[tuple[float, float]]: ...
 
-    def score(self, jobs: Sequence[Job]) -> list[float]: ...
+    def score(self, jobs: Sequence[Job]) -> list[tuple[float, float]]: ...
 
     def close(self) -> None: ...
 
@@ -87,8 +93,8 @@ class LocalExecutor:
         set_flat_grad(self.model, total / len(jobs))
         return out
 
-    def score(self, jobs: Sequence[Job]) -> list[float]:
-        return [child_accuracy(self.model, g, self.val[0][idx], self.val[1][idx]) for g, idx in jobs]
+    def score(self, jobs: Sequence[Job]) -> list[tuple[float, float]]:
+        return [child_metrics(self.model, g, self.val[0][idx], self.val[1][idx]) for g, idx in jobs]
 
     def close(self) -> None:
         pass
@@ -130,12 +136,12 @@ class ChildWorker:
         loss, acc = child_step(self.model, g, self.train[0][idx], self.train[1][idx])
         return flat_grad(self.model).cpu().numpy(), loss, acc
 
-    def score(self, version: int, weights: np.ndarray, jobs: Sequence[Job]) -> list[float]:
+    def score(self, version: int, weights: np.ndarray, jobs: Sequence[Job]) -> list[tuple[float, float]]:
         self._sync(version, weights)
         out = []
         for g, idx in jobs:
             idx = torch.as_tensor(idx, device=self.device)
-            out.append(child_accuracy(self.model, g, self.val[0][idx], self.val[1][idx]))
+            out.append(child_metrics(self.model, g, self.val[0][idx], self.val[1][idx]))
         return out
 
 
@@ -214,15 +220,15 @@ class RayExecutor:
         set_flat_grad(self.model, total.to(torch.float32))
         return [(r[1], r[2]) for r in results]
 
-    def score(self, jobs: Sequence[Job]) -> list[float]:
+    def score(self, jobs: Sequence[Job]) -> list[tuple[float, float]]:
         version, ref = self._weights()
         chunks = [list(jobs[i :: self.num_workers]) for i in range(self.num_workers)]
         futures = [a.score.remote(version, ref, c) for a, c in zip(self.actors, chunks) if c]
         per_worker = self.ray.get(futures)
-        out = [0.0] * len(jobs)
-        for w, accs in enumerate(per_worker):
-            for j, acc in enumerate(accs):
-                out[w + j * self.num_workers] = acc
+        out = [(0.0, 0.0)] * len(jobs)
+        for w, scores in enumerate(per_worker):
+            for j, score in enumerate(scores):
+                out[w + j * self.num_workers] = tuple(score)
         return out
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from posenas.core.config import ConfigBase, config_dataclass
 from posenas.core.timeseries import resample_to_length
 from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
 from posenas.errors import ConfigError, PosenasError
-from posenas.platform.encoding.pose_space import to_pose_space
+from posenas.platform.encoding.pose_space import space_record, to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
 CACHE_VERSION = 2  # 2: the pose space is part of the key
@@ -101,8 +101,8 @@ class AugmentConfig(ConfigBase):
     """Random copies for the training part (and for test-time augmentation).
 
     Always: rotation about the up axis, per-axis scale, time crop. Optional levers (off by default, measured
-    in `benchmarks/bench_action_ablation.py`): a left/right mirror with the joint swap (canonical space
-    only, where x is the body's left), a speed change (time resampled by a random factor) and Gaussian joint
+    in `benchmarks/bench_action_ablation.py`): a left/right mirror with the joint swap (x negated: the body's
+    left in the canonical spaces, the Kinect's horizontal axis in `native`), a speed change (time resampled by a random factor) and Gaussian joint
     noise in metres.
     """
 
@@ -235,23 +235,31 @@ def clean_joints(seq: SkeletonSequence) -> np.ndarray:
     return x[keep]
 
 
-def mirror_joints(joints: np.ndarray) -> np.ndarray:
-    """Left/right mirror of canonical-space joints (T, P, 17, 3): x (the body's left) negated, sides swapped."""
+def mirror_joints(joints: np.ndarray, layout: str = "h36m17") -> np.ndarray:
+    """Left/right mirror (T, P, J, 3) of `layout` joints: x negated, left and right joints swapped.
+
+    x is the body's left in the canonical spaces and the sensor's horizontal axis in the Kinect datasets'
+    native space (y up, z depth): either way x -> -x is a mirror image of the scene.
+    """
     from posenas.core.skeleton import get_layout
 
     x = np.asarray(joints)
-    if x.shape[-2] != 17:
-        raise PosenasError(f"mirror augmentation needs canonical h36m17 joints, got {x.shape[-2]} joints")
-    out = x[..., get_layout("h36m17").flip_permutation, :].copy()
+    lay = get_layout(layout)
+    if x.shape[-2] != lay.num_joints:
+        raise PosenasError(f"mirror augmentation: joints have {x.shape[-2]} joints, layout {layout} has {lay.num_joints}")
+    if not lay.lr_pairs:
+        raise PosenasError(f"mirror augmentation: layout {layout} names no left/right joints to swap")
+    out = x[..., lay.flip_permutation, :].copy()
     out[..., 0] = -out[..., 0]
     return out
 
 
-def augment_joints(joints: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+def augment_joints(joints: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig(),
+                   layout: str = "h36m17") -> np.ndarray:
     """One random copy (T', P, J, 3): optionally mirrored and time-stretched, then rotated about the up axis
     through the centroid, scaled, time-cropped, and optionally jittered."""
     if cfg.mirror > 0 and rng.uniform() < cfg.mirror:
-        joints = mirror_joints(joints)
+        joints = mirror_joints(joints, layout)
     if cfg.speed != (1.0, 1.0) and joints.shape[0] >= 2:
         factor = rng.uniform(*cfg.speed)
         joints = resample_to_length(np.asarray(joints, np.float64), max(2, int(round(joints.shape[0] / factor))))
@@ -284,7 +292,8 @@ def _copies(seq: SkeletonSequence, augment: int, seed: int, index: int, cfg: Aug
     out = [(seq.seq_id, base)]
     if augment and base.shape[0] >= 2:
         rng = np.random.default_rng([seed, index])
-        out += [(f"{seq.seq_id}#aug{k + 1}", augment_joints(base, rng, cfg)) for k in range(augment)]
+        layout = space_record(space, seq.layout)["layout"]
+        out += [(f"{seq.seq_id}#aug{k + 1}", augment_joints(base, rng, cfg, layout)) for k in range(augment)]
     return out
 
 

@@ -15,6 +15,9 @@ action. The layout used here:
   invariant to the subject's size and the sensor's units) and coloured with OpenCV's JET colour map;
   JJO components in [-1, 1] map linearly to [0, 255] (x -> R, y -> G, z -> B).
 * The image is resized to size x size (time and pair axes are both squeezed, as in the papers).
+  With `frames=F` the sequence is first resampled linearly to F frames, so that the time axis (2F - 1
+  columns) is set before encoding instead of squeezed after it, and a motion column always spans the
+  same fraction of the action whatever its length.
 * Enhanced-SPMF adds contrast-limited adaptive histogram equalisation (CLAHE). By default it is applied
   to the L channel of the CIE-Lab image (so hues, which carry the distance/orientation code, are kept)
   at full resolution before resizing; `clahe_mode="per_channel"` equalises R, G, B separately and
@@ -46,6 +49,8 @@ class EncodingConfig(ConfigBase):
     colormap: str = "JET"
     # Inter-area is the right kernel for the heavy downscaling of long sequences.
     interpolation: str = "area"
+    # None: every captured frame is encoded; F >= 2: resample time to F frames first (see the module notes).
+    frames: int | None = None
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
@@ -54,6 +59,8 @@ class EncodingConfig(ConfigBase):
             raise UnknownNameError("action-image encoding", self.encoding, list(ENCODINGS))
         if self.size < 4:
             raise ConfigError("EncodingConfig", "size", f"image size must be >= 4, got {self.size}")
+        if self.frames is not None and self.frames < 2:
+            raise ConfigError("EncodingConfig", "frames", f"must be >= 2 (or unset), got {self.frames}")
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -191,6 +198,10 @@ def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: i
     Raises PosenasError naming `seq_id` for fewer than 2 frames, NaN/inf values or a degenerate skeleton.
     """
     cfg = config if config is not None else EncodingConfig(encoding=encoding, size=size, **opts)
+    if cfg.frames is not None:
+        from posenas.core.timeseries import resample_to_length
+
+        joints = resample_to_length(_as_tpj3(joints, seq_id), cfg.frames)
     if cfg.encoding == "joints":
         return resize(joints_raw(joints, seq_id), cfg.size, cfg.interpolation)
     img = spmf_raw(joints, seq_id, cfg.colormap)
