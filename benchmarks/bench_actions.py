@@ -347,7 +347,8 @@ def _verdicts(results) -> list[str]:
     if len(as_rows) == 3:
         rows["MSR Action3D AS mean"] = {c: {"test_acc": float(np.mean([r[c]["test_acc"] for r in as_rows]))}
                                         for c in as_rows[0] if all(c in r and "test_acc" in r[c] for r in as_rows)}
-    out = ["", "Targets and comparisons (test accuracy, %; 'beats' = higher mean):", "",
+    out = ["", "Targets and comparisons (test accuracy, %; 'beats' = higher mean, the gap in points in brackets: compare it "
+           "with the rows' std across seeds):", "",
            "| protocol | best row | ENAS | target | published | ENAS > random | ENAS > DenseNet | best image row >= best joints row |",
            "|---|---|---|---|---|---|---|---|"]
     for label, row in rows.items():
@@ -361,7 +362,7 @@ def _verdicts(results) -> list[str]:
         joint = max([v for c, v in ok.items() if "joints" in c], default=None)
 
         def cmp(a, b):
-            return "-" if a is None or b is None else ("yes" if a > b else "no")
+            return "-" if a is None or b is None else f"{'yes' if a > b else 'no'} ({100 * (a - b):+.1f})"
 
         out.append(f"| {label} | {best} ({100 * ok[best]:.1f}) | {'-' if e is None else f'{100 * e:.1f}'} | "
                    f"{'-' if target is None else f'>= {target:.0f}'} | {published} | {cmp(e, ok.get(rnd))} | "
@@ -377,7 +378,9 @@ def _settings(args) -> dict:
 
 
 def _command() -> str:
-    return ("python benchmarks/bench_actions.py " + " ".join(sys.argv[1:])).strip()
+    import shlex
+
+    return ("python benchmarks/bench_actions.py " + shlex.join(sys.argv[1:])).strip()  # quoted, so it reruns as is
 
 
 def render(results, lifting, args, tc, total, merged_from=()) -> str:
