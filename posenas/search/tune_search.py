@@ -277,11 +277,12 @@ def run_search(
                 entropy_weight=tune.loguniform(1e-5, 1e-2),
                 child_lr=tune.loguniform(0.01, 0.2),
             )
+            # the children's mean shared-weight validation score, the one the search ranks by
+            metric, mode = ("val_loss", "min") if search_config.rank_by == "val_loss" else ("val_acc", "max")
             tune_config = tune.TuneConfig(
                 num_samples=hpo_samples,
-                scheduler=ASHAScheduler(  # the children's mean shared-weight validation score, as ranked
-                    metric="val_loss" if search_config.rank_by == "val_loss" else "val_acc",
-                    mode="min" if search_config.rank_by == "val_loss" else "max", time_attr="training_iteration",
+                scheduler=ASHAScheduler(
+                    metric=metric, mode=mode, time_attr="training_iteration",
                     max_t=search_config.epochs, grace_period=max(1, min(2, search_config.epochs)),
                 ),
             )
@@ -307,10 +308,11 @@ def run_search(
         if errors:
             raise PosenasError(f"no search trial finished in {exp_path}: {errors[0]}")
         raise PosenasError(f"search interrupted before it finished; continue it with --resume (experiment: {exp_path})")
-    by_loss = getattr(search_config, "rank_by", "val_loss") == "val_loss" and all(
-        "derived_val_loss" in r.metrics for r in finished)
-    best = (min(finished, key=lambda r: r.metrics["derived_val_loss"]) if by_loss
-            else max(finished, key=lambda r: r.metrics["derived_val_acc"]))
+    # ranked as the experiment's own trials were (a resumed search keeps its saved settings; older ones: accuracy)
+    if finished[0].config["search"].get("rank_by", "val_acc") == "val_loss":
+        best = min(finished, key=lambda r: r.metrics["derived_val_loss"])
+    else:
+        best = max(finished, key=lambda r: r.metrics["derived_val_acc"])
     with best.checkpoint.as_directory() as d:
         genotype, meta = load_genotype(Path(d) / GENOTYPE_FILE)
         history = json.loads((Path(d) / "history.json").read_text())
