@@ -48,16 +48,25 @@ LEVERS: dict[str, tuple[str, dict]] = {
                         {"space": "native", "frames": 16}),
     "native_size48": ("native + 48x48 images", {"space": "native", "size": 48}),
     "native_trainval": ("native + train on train+val, fixed epochs, last kept", {"space": "native", "trainval": True}),
+    "native_copies8": ("native + 8 augmented copies per training sequence instead of 4", {"space": "native", "augment": 8}),
+    # Row order of the joint pairs (EncodingConfig.pair_order): what the resize to 32 rows averages together.
+    "native_chain": ("native + pair rows with joints in kinematic-chain order (limbs adjacent)",
+                     {"space": "native", "pair_order": "chain"}),
+    "native_parts": ("native + pair rows in body part x body part blocks", {"space": "native", "pair_order": "parts"}),
+    "native_within_parts": ("native + only pairs inside one body part (50 of 210 pairs)",
+                            {"space": "native", "pair_order": "within_parts"}),
 }
 # the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
 REFERENCE = {n: "native" for n in LEVERS if n.startswith("native_")}
 COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval",
-              "native_mirror", "native_speed_noise", "native_frames16", "native_size48")
+              "native_mirror", "native_speed_noise", "native_frames16", "native_size48", "native_copies8",
+              "native_chain")  # one pair order only: chain, parts and within_parts exclude each other
 
 
 def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
-    r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False}
+    r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
+         "pair_order": "index"}
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r
@@ -80,7 +89,7 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
     from posenas.platform.encoding.spmf import EncodingConfig
 
     aug = AugmentConfig(**rec["aug"])
-    enc = EncodingConfig(size=rec["size"], frames=rec.get("frames"))
+    enc = EncodingConfig(size=rec["size"], frames=rec.get("frames"), pair_order=rec.get("pair_order", "index"))
     common = dict(augment_config=aug, cache_dir=cache_dir, space=rec["space"], seed=args.data_seed, val_fraction=0.2)
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=rec["augment"], **common)
     _, val_tta, test_tta = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=args.tta, **common)

@@ -71,11 +71,13 @@ def _train_seeds(make_model, train, val, test, args, tc) -> dict:
         model = make_model()
         res = train_classifier(model, train, val, replace(tc, seed=seed), progress=False)
         accs.append(evaluate_classifier(model, test)["accuracy"])
-        vals.append(res.best_val_acc)
+        vals.append(res.best_val_acc)  # None when trained on train+val
         secs += res.seconds
-        _log(f"    seed {seed}: test {accs[-1]:.3f} val {vals[-1]:.3f} ({res.seconds:.0f} s)")
-    return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)), "val_acc": float(np.mean(vals)),
-            "val_std": float(np.std(vals)), "seconds": secs,
+        _log(f"    seed {seed}: test {accs[-1]:.3f} val {vals[-1]} ({res.seconds:.0f} s)")
+    held_out = [v for v in vals if v is not None]
+    return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)),
+            "val_acc": float(np.mean(held_out)) if held_out else None,
+            "val_std": float(np.std(held_out)) if held_out else None, "seconds": secs,
             "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
             "per_seed": accs, "per_seed_val": vals}
 
@@ -84,7 +86,7 @@ def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
     from posenas.platform.encoding.action_data import protocol_split
     from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 
-    train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=0.2,
+    train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=_val_fraction(args),
                                       seed=args.data_seed, cache_dir=cache_dir, space=args.space)
     return _train_seeds(lambda: DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET)),
                         train, val, test, args, tc)
@@ -96,7 +98,7 @@ def run_sequence_model(family: str, dataset, protocol, args, tc):
     from posenas.platform.encoding.action_data import protocol_split_sequences
 
     train, val, test = protocol_split_sequences(dataset, protocol, frames=TCN_FRAMES, augment_train=args.augment,
-                                                val_fraction=0.2, seed=args.data_seed, space=args.space)
+                                                val_fraction=_val_fraction(args), seed=args.data_seed, space=args.space)
     config = {"num_classes": train.num_classes, "in_features": int(train.features.shape[2])}
     if family == "stgcn":  # the graph is the skeleton of the space's layout
         from posenas.core.skeleton import get_layout
@@ -105,6 +107,16 @@ def run_sequence_model(family: str, dataset, protocol, args, tc):
         config = {"num_classes": train.num_classes, "layout": layout, "partition": "uniform",  # chosen on val
                   "persons": int(train.features.shape[2]) // (get_layout(layout).num_joints * 3)}
     return _train_seeds(lambda: CLASSIFIER_FAMILIES.get(family)(config), train, val, test, args, tc)
+
+
+def _fit_tag(args) -> str:
+    """Column suffix of rows trained on train+val, so that they sit beside the held-out-val rows when merged."""
+    return " (train+val)" if args.train_on_val else ""
+
+
+def _val_fraction(args) -> float:
+    """The held-out share of the training subjects in the final trainings (0: train on train+val)."""
+    return 0.0 if args.train_on_val else 0.2
 
 
 def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=None, on_run=None):
@@ -124,17 +136,18 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
         sc = SearchConfig(epochs=args.search_epochs, seed=k)
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
-               val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space)
+               val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
+               train_on_val=args.train_on_val)
         runs.append({"search_seed": k, "train_seed": k, "test_acc": r.test_accs[0], "val_acc": r.val_accs[0],
                      "shared_val_acc": r.shared_val_acc, "search_seconds": r.search_seconds,
                      "genotype": r.genotype.describe(), "seconds": time.time() - t_run})
         if on_run is not None:
             on_run(runs)
-        _log(f"    run {k}: test {runs[-1]['test_acc']:.3f} val {runs[-1]['val_acc']:.3f} "
+        _log(f"    run {k}: test {runs[-1]['test_acc']:.3f} val {runs[-1]['val_acc']} "
              f"shared-weight val {r.shared_val_acc:.3f} (search {r.search_seconds:.0f} s)")
-    accs, vals = [r["test_acc"] for r in runs], [r["val_acc"] for r in runs]
-    return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)), "val_acc": float(np.mean(vals)),
-            "val_std": float(np.std(vals)), "seconds": float(sum(r.get("seconds", 0.0) for r in runs)),
+    accs, vals = [r["test_acc"] for r in runs], [r["val_acc"] for r in runs if r["val_acc"] is not None]
+    return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)),
+            "val_acc": float(np.mean(vals)) if vals else None, "val_std": float(np.std(vals)) if vals else None, "seconds": float(sum(r.get("seconds", 0.0) for r in runs)),
             "search_seconds": float(np.mean([r["search_seconds"] for r in runs])), "per_seed": accs,
             "per_seed_val": vals, "runs": runs, "genotype": runs[0]["genotype"]}
 
@@ -223,6 +236,8 @@ def main(argv=None) -> int:
                     help="--json output of an earlier run whose rows join this run's tables (noted in the output)")
     ap.add_argument("--space", default=None, choices=["canonical", "canonical_traj", "native"],
                     help="pose space of every row (default: posenas.search.data.DEFAULT_DATASET_SPACE, what the CLI uses)")
+    ap.add_argument("--train-on-val", action="store_true",
+                    help="final trainings on train+val for the fixed epochs, last epoch kept (searches still rank on val)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 threads on a busy 2-core box ran 9x slower than 1)")
     args = ap.parse_args(argv)
     from posenas.platform.classification.train import ClassifierTrainConfig
@@ -268,15 +283,16 @@ def main(argv=None) -> int:
     for label, ds, protocol, path, fmt in entries:
         row = results.setdefault(label, {})
         for enc_name in ([] if args.no_baselines else encodings):
-            key = f"DenseNet / {enc_name}"
+            key = f"DenseNet / {enc_name}{_fit_tag(args)}"
             if key in row:
                 continue
             _log(f"{label}: {key}")
             row[key] = run_image_model(ds, protocol, EncodingConfig(encoding=enc_name, size=args.size), args, tc,
                                        cache_dir)
-            _log(f"  test {row[key]['test_acc']:.3f} val {row[key]['val_acc']:.3f} ({row[key]['seconds']:.0f} s)")
+            _log(f"  test {row[key]['test_acc']:.3f} val {row[key]['val_acc']} ({row[key]['seconds']:.0f} s)")
             save()
         for family, key, skip in (("tcn", "TCN / joints", args.no_tcn), ("stgcn", "ST-GCN / joints", args.no_stgcn)):
+            key += _fit_tag(args)
             if skip or args.no_baselines or key in row:
                 continue
             _log(f"{label}: {key}")
@@ -285,7 +301,7 @@ def main(argv=None) -> int:
             save()
         if searched(fmt, protocol):
             for method in [m for m in args.methods.split(",") if m]:
-                key = f"{'ENAS' if method == 'enas' else 'random search'} cell net / enhanced_spmf"
+                key = f"{'ENAS' if method == 'enas' else 'random search'} cell net / enhanced_spmf{_fit_tag(args)}"
                 prev = row.get(key, {})
                 done = prev.get("partial_runs", prev.get("runs", []))[:args.search_runs]
                 if "error" not in prev and len(done) >= args.search_runs:
@@ -374,7 +390,10 @@ def _settings(args) -> dict:
     """What must match for --resume to reuse rows."""
     # search_runs is left out: a searched row with fewer runs than asked is continued, not redone.
     keys = ("data", "epochs", "augment", "size", "seeds", "search_epochs", "data_seed", "space", "threads")
-    return {k: str(getattr(args, k)) for k in keys}
+    out = {k: str(getattr(args, k)) for k in keys}
+    if args.train_on_val:  # only when set, so that the rows of earlier runs still resume
+        out["train_on_val"] = "True"
+    return out
 
 
 def _command() -> str:
@@ -399,8 +418,10 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         f"{args.size}x{args.size} images, pose space `{args.space}`; every cell is mean ± std (n) over {args.seeds} training seeds, searched rows "
         f"over {args.search_runs} runs (run k: search seed k, training seed k). Validation = 20% of the "
         "training subjects (data seed "
-        f"{args.data_seed}); each model keeps its best-validation epoch; test accuracy (%) below is measured once "
-        "with those weights. MSR Action3D: all sequences the loader keeps (the search API loads the same), "
+        f"{args.data_seed}); " + ("each model keeps its best-validation epoch; test accuracy (%) below is measured once "
+        "with those weights" if not args.train_on_val else "columns marked (train+val): the final training also uses "
+        "the validation subjects, for exactly the epochs above, and keeps the last epoch (searches still rank on "
+        "validation); test accuracy (%) is measured once") + ". MSR Action3D: all sequences the loader keeps (the search API loads the same), "
         "odd subjects train / even test; UTKinect: odd/even subjects. Searches (ENAS and random, weight sharing) run "
         f"{args.search_epochs} search epochs each on the same train/val images, then the derived cell is trained from "
         "scratch with the budget above.",

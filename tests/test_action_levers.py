@@ -145,3 +145,29 @@ def test_mirror_in_the_native_space_uses_the_dataset_layout(tmp_path):
     train, _, _ = protocol_split(ds, "cs", EncodingConfig(size=8), augment_train=1, val_fraction=0.5, use_cache=False,
                                  space="native", augment_config=still)
     assert len(train) == 4 and train.seq_ids[1].endswith("#aug1")
+
+
+def test_pair_order_follows_the_space_layout_in_splits_and_the_pipeline_encoder(tmp_path):
+    """native keeps the dataset's layout (msr20), the canonical spaces are h36m17: the order uses the right one."""
+    from posenas.datasets.sequence import Split
+    from posenas.platform.encoding.encoder import ActionEncoder
+    from posenas.platform.encoding.spmf import encode_sequence
+
+    lay = get_layout("msr20")
+    rng = np.random.default_rng(5)
+    seqs = [SkeletonSequence(rng.normal(size=(15, 1, lay.num_joints, 3)) + [0, 0, 3], layout="msr20", fps=15,
+                             seq_id=f"a{a}_s{s}", subject=s, action=a) for a in range(2) for s in range(1, 5)]
+    ds = SkeletonDataset("toy", tmp_path, "msr20", seqs, classes=["x", "y"],
+                         protocols={"cs": Split("cs", tuple(s.seq_id for s in seqs if s.subject in (1, 3)),
+                                                tuple(s.seq_id for s in seqs if s.subject in (2, 4)))})
+    # "parts", not "chain": h36m17's file order already is its chain order, so "chain" changes nothing there
+    assert get_layout("h36m17").chain_order == tuple(range(17))
+    chain = EncodingConfig(size=8, pair_order="parts")
+    for space in ("native", "canonical"):
+        _, _, test = protocol_split(ds, "cs", chain, val_fraction=0.5, use_cache=False, space=space)
+        _, _, plain = protocol_split(ds, "cs", EncodingConfig(size=8), val_fraction=0.5, use_cache=False, space=space)
+        assert len(test) == 4 and not np.array_equal(test.images, plain.images)
+        enc = ActionEncoder(chain, space)
+        joints = enc.person_joints(seqs[1].joints, "msr20")[0]
+        assert np.array_equal(enc.encode(joints, layout="msr20"),
+                              encode_sequence(joints, config=chain, layout="msr20" if space == "native" else "h36m17"))

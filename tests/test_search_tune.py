@@ -137,3 +137,21 @@ def _genotype_eq(d: dict, g) -> bool:
     from posenas.platform.classification.genotype import Genotype
 
     return Genotype.from_dict(d) == g
+
+
+def test_training_on_train_plus_val_runs_every_epoch_and_keeps_the_last(ray_local, tmp_path: Path):
+    """val_fraction 0 (`posenas train --train-on-val`): no epoch is selected, nothing is read from test."""
+    from posenas.search.api import load_child
+    from posenas.platform.classification.genotype import random_genotype
+    from posenas.search.api import train_genotype
+    from posenas.search.data import DataSpec
+
+    g = random_genotype(3, np.random.default_rng(0))
+    splits = (_images(64, seed=1), None, _images(30, seed=3))
+    out = train_genotype(g, splits, DataSpec(str(tmp_path), val_fraction=0.0), NetConfig(channels=8, num_nodes=3),
+                         {"epochs": 3, "batch_size": 16}, tmp_path, name="trainval", seeds=[1, 0], verbose=0)
+    assert [r["seed"] for r in out.per_seed] == [0, 1] and all(r["val_acc"] is None for r in out.per_seed)
+    assert out.best_checkpoint == out.per_seed[0]["checkpoint"]  # nothing to choose by: the first seed
+    _, ckpt = load_child(out.best_checkpoint)
+    assert ckpt.metrics["epoch"] == 3 and ckpt.metrics["val_acc"] is None  # the last of the fixed epochs
+    assert ckpt.data["spec"]["val_fraction"] == 0.0  # the checkpoint says what it was trained on

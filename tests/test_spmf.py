@@ -163,3 +163,60 @@ def test_frozen_skeleton_is_an_error_and_unknown_encoding_lists_names():
         spmf_raw(np.zeros((5, 1, 4, 3)), seq_id="zeros")
     with pytest.raises(PosenasError, match="enhanced_spmf"):
         EncodingConfig(encoding="rgb")
+
+
+# --- pair order (EncodingConfig.pair_order) -------------------------------------------------------
+@pytest.mark.parametrize("order", ["index", "chain", "parts"])
+def test_every_pair_order_holds_each_unordered_pair_once(order):
+    a, b = pair_indices(40, order, "msr20")  # two persons of 20 joints
+    pairs = {tuple(sorted(p)) for p in zip(a.tolist(), b.tolist())}
+    assert len(a) == len(pairs) == 40 * 41 // 2
+
+
+def test_chain_order_puts_a_limb_on_neighbouring_rows():
+    from posenas.core.skeleton import get_layout
+
+    lay = get_layout("msr20")  # file order scatters the right arm over rows 0, 7, 9, 11
+    arm = [lay.index(n) for n in ("right_shoulder", "right_elbow", "right_wrist", "right_hand")]
+    pos = {j: k for k, j in enumerate(lay.chain_order)}
+    assert sorted(pos[j] for j in arm) == list(range(pos[arm[0]], pos[arm[0]] + 4))
+    a, b = pair_indices(20, "chain", "msr20")
+    assert (a[0], b[0]) == (lay.index("hip_center"), lay.index("hip_center"))  # the root comes first
+
+
+def test_parts_orders_pairs_in_blocks_and_within_parts_keeps_only_those():
+    from posenas.core.skeleton import get_layout
+
+    part = np.asarray(get_layout("kinect20").body_parts)
+    a, b = pair_indices(20, "parts", "kinect20")
+    blocks = list(zip(part[a].tolist(), part[b].tolist()))
+    runs = [k for k in range(len(blocks)) if k == 0 or blocks[k] != blocks[k - 1]]
+    assert len(runs) == len(set(blocks)) == 15  # 5 parts: 5 + 10 blocks, each one contiguous run
+    wa, wb = pair_indices(20, "within_parts", "kinect20")
+    assert len(wa) == 5 * 10 and (part[wa] == part[wb]).all()  # 4 joints per part: 10 pairs each
+    # a second person's parts are its own: no pair mixes two persons
+    ta, tb = pair_indices(40, "within_parts", "kinect20")
+    assert len(ta) == 100 and ((ta < 20) == (tb < 20)).all()
+
+
+def test_pair_order_changes_rows_not_values():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 1, 20, 3))
+    d_index, _ = pose_features(x)
+    d_chain, _ = pose_features(x, pair_order="chain", layout="msr20")
+    assert not np.allclose(d_index, d_chain)
+    np.testing.assert_allclose(np.sort(d_index, axis=1), np.sort(d_chain, axis=1))
+    img = encode_sequence(x, config=EncodingConfig(pair_order="within_parts"), layout="msr20")
+    assert img.shape == (32, 32, 3)
+
+
+def test_pair_order_needs_a_matching_layout():
+    x = np.random.default_rng(0).normal(size=(4, 1, 20, 3))
+    with pytest.raises(PosenasError, match="layout"):
+        encode_sequence(x, config=EncodingConfig(pair_order="chain"))
+    with pytest.raises(PosenasError, match="h36m17"):
+        encode_sequence(x, config=EncodingConfig(pair_order="parts"), layout="h36m17")
+    from posenas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pair_order"):
+        EncodingConfig(pair_order="zigzag")

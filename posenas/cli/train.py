@@ -33,6 +33,9 @@ def train(
     augment_train: int = typer.Option(4, "--augment-train", min=0),
     val_fraction: float = typer.Option(0.2, "--val-fraction", callback=_checks.fraction_open,
                                        help="Share of the training subjects held out to pick the epoch (0 < f < 1)."),
+    train_on_val: bool = typer.Option(
+        False, "--train-on-val", help="Train on every training subject, the validation ones too, for exactly "
+                                      "--epochs and keep the last epoch (no validation accuracy, nothing selected)."),
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
@@ -54,15 +57,18 @@ def train(
         net.channels = channels
     if cells is not None:
         net.cells_per_block = cells
-    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train, val_fraction,
+    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train,
+                    0.0 if train_on_val else val_fraction,
                     poses=poses, lifter=None if lifter is None else str(lifter.resolve()),
                     space=space)
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
                                  storage_endpoint=storage_endpoint)
     for r in outcome.per_seed:
-        typer.echo(f"seed {r['seed']}: val acc {r['val_acc']:.3f}  test acc {r['test_acc']:.3f}  ({r['params']} params, {r['train_seconds']:.0f}s)")
+        val = "-" if r["val_acc"] is None else f"{r['val_acc']:.3f}"
+        typer.echo(f"seed {r['seed']}: val acc {val}  test acc {r['test_acc']:.3f}  ({r['params']} params, {r['train_seconds']:.0f}s)")
     accs = outcome.test_accs
     mean = sum(accs) / len(accs)
     std = (sum((a - mean) ** 2 for a in accs) / len(accs)) ** 0.5
-    typer.echo(f"test acc {mean:.3f} +- {std:.3f} over {len(accs)} seeds; best-val checkpoint: {outcome.best_checkpoint}")
+    kept = "first seed's checkpoint (no validation split)" if train_on_val else "best-val checkpoint"
+    typer.echo(f"test acc {mean:.3f} +- {std:.3f} over {len(accs)} seeds; {kept}: {outcome.best_checkpoint}")

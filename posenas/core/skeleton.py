@@ -17,6 +17,10 @@ from posenas.core.registry import Registry
 from posenas.errors import UnknownNameError
 
 
+# Body parts for grouping joints (`Layout.body_parts`): the trunk with the head, then the four limbs.
+BODY_PARTS = ("trunk", "left_arm", "right_arm", "left_leg", "right_leg")
+
+
 @dataclass(frozen=True)
 class Layout:
     """A skeleton layout: joint names in file order and each joint's parent (-1 for the root)."""
@@ -71,6 +75,36 @@ class Layout:
         for left, right in self.lr_pairs:
             perm[left], perm[right] = right, left
         return perm
+
+    @cached_property
+    def chain_order(self) -> tuple[int, ...]:
+        """Joints in depth-first order from the root (children in index order), so every limb is a run."""
+        children: dict[int, list[int]] = {i: [] for i in range(self.num_joints)}
+        for child, parent in self.bones:
+            children[parent].append(child)
+        order, stack = [], [self.parents.index(-1)]
+        while stack:
+            j = stack.pop()
+            order.append(j)
+            stack.extend(reversed(children[j]))
+        return tuple(order)
+
+    @cached_property
+    def body_parts(self) -> tuple[int, ...]:
+        """Each joint's body part (`BODY_PARTS` index): the nearest shoulder or hip above it sets its limb."""
+        parts = []
+        for j in range(self.num_joints):
+            part, k = 0, j
+            while k >= 0:
+                name = self.joints[k]
+                side = "left" if name.startswith("left_") else "right" if name.startswith("right_") else None
+                limb = name.split("_", 1)[-1]
+                if side is not None and limb in ("shoulder", "hip"):
+                    part = BODY_PARTS.index(f"{side}_{'arm' if limb == 'shoulder' else 'leg'}")
+                    break
+                k = self.parents[k]
+            parts.append(part)
+        return tuple(parts)
 
     @cached_property
     def h36m_matrix(self) -> np.ndarray:

@@ -336,7 +336,7 @@ class Pipeline:
             lh = bool(left_handed[k]) if left_handed else False
             for person, joints in enumerate(enc.person_joints(clip, layout, lh)):
                 if joints is not None:
-                    images.append(enc.encode(joints, clip_id=f"clip {k} person {person}"))
+                    images.append(enc.encode(joints, clip_id=f"clip {k} person {person}", layout=layout))
                     owners.append((k, person))
         t1 = time.perf_counter()
         results: list[list[PersonAction]] = [[] for _ in poses]

@@ -35,7 +35,7 @@ class SearchResult:
     report: dict[str, str]
     best_hparams: dict[str, Any] = field(default_factory=dict)
     search_config: dict[str, Any] = field(default_factory=dict)
-    val_accs: list[float] = field(default_factory=list)  # from scratch, per seed (best epoch on val)
+    val_accs: list[float | None] = field(default_factory=list)  # from scratch, per seed (None: trained on train+val)
     test_accs: list[float] = field(default_factory=list)  # from scratch, per seed, test split
     train_seconds: float = 0.0
     train_path: str | None = None
@@ -43,7 +43,8 @@ class SearchResult:
 
     @property
     def val_acc(self) -> float | None:
-        return sum(self.val_accs) / len(self.val_accs) if self.val_accs else None
+        vals = [v for v in self.val_accs if v is not None]
+        return sum(vals) / len(vals) if vals else None
 
     @property
     def test_acc(self) -> float | None:
@@ -154,17 +155,20 @@ def train_genotype(
     verbose: int = 1,
     storage_endpoint: str | None = None,
 ):
-    """From-scratch training of `genotype`, one Tune trial per seed; returns tune_search.TrainOutcome."""
+    """From-scratch training of `genotype`, one Tune trial per seed; returns tune_search.TrainOutcome.
+
+    With a validation split each seed keeps its best-validation epoch; without one (splits built with
+    val_fraction 0, i.e. on train+val) it trains for exactly the configured epochs and keeps the last.
+    """
     from posenas.core import storage as store
     from posenas.core.ray_runtime import init_ray
     from posenas.search.tune_search import run_training
 
     train, val, test = splits
-    if val is None or len(val) == 0:
-        from posenas.errors import PosenasError
-
-        raise PosenasError("from-scratch training selects its epoch on a validation split: use val_fraction > 0")
     tc = train_config.to_dict() if hasattr(train_config, "to_dict") else dict(train_config or {})
+    if val is None or len(val) == 0:  # train+val (val_fraction 0): nothing to select an epoch with
+        val = None
+        tc["select"] = "last"
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     net = replace(net_config or NetConfig(num_nodes=genotype.num_nodes), num_classes=len(train.classes), num_nodes=genotype.num_nodes)
     storage = store.normalize_storage_path(storage_path)
@@ -195,9 +199,14 @@ def search_and_train(
     storage_endpoint: str | None = None,
     space: str | None = None,
     poses: str = "dataset",
+    train_on_val: bool = False,
 ) -> SearchResult:
     """Search (validation split carved from the training subjects), derive, retrain from scratch per seed,
-    evaluate on the protocol's test split. `train_config`: a ClassifierTrainConfig or its dict."""
+    evaluate on the protocol's test split. `train_config`: a ClassifierTrainConfig or its dict.
+
+    `train_on_val`: the retraining uses every training subject, the search's validation subjects too,
+    for the fixed number of epochs (last epoch kept), so no subject the search held out is wasted.
+    """
     result, spec, splits = search_only(
         dataset_path, format, protocol, search_config, storage_path, name, method, address, resume, hpo_samples,
         augment_train, val_fraction, data_seed, encoding, verbose, storage_endpoint=storage_endpoint, space=space,
@@ -205,6 +214,9 @@ def search_and_train(
     )
     net = NetConfig(**result.search_config["net"])
     t0 = time.time()
+    if train_on_val:
+        spec = replace(spec, val_fraction=0.0)
+        splits = load_splits(spec)
     outcome = train_genotype(
         result.genotype, splits, spec, net, train_config, storage_path, f"{Path(result.search_path).name}_train", seeds, address, verbose,
         storage_endpoint=storage_endpoint,

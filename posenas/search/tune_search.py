@@ -113,12 +113,14 @@ def train_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
     threads = max(1, int(config.get("trial_cpus", 1)))
     tcfg = ClassifierTrainConfig(**{"num_threads": threads, **config.get("train", {}), "seed": seed})
     t0 = time.time()
+    # Without a validation split (train on train+val) the fixed number of epochs runs and the last is kept.
     result = train_classifier(model, data["train"], data["val"], tcfg, progress=False)
     model.load_state_dict(result.best_state_dict)
     test = evaluate_classifier(model, data["test"])
     metrics = {
         "seed": seed,
-        "val_acc": float(result.best_val_acc),
+        "val_acc": None if result.best_val_acc is None else float(result.best_val_acc),
+        "epoch": int(result.best_epoch),
         "test_acc": float(test["accuracy"]),
         "params": count_parameters(model),
         "train_seconds": time.time() - t0,
@@ -381,5 +383,6 @@ def run_training(
 
         raise PosenasError("from-scratch training failed" + (f": {errors[0]}" if errors else ""))
     per_seed = sorted(({**{k: r.metrics[k] for k in ("seed", "val_acc", "test_acc", "params", "train_seconds")}, "checkpoint": r.checkpoint.path} for r in ok), key=lambda m: m["seed"])
-    best = max(per_seed, key=lambda m: m["val_acc"])  # pick by validation, never by test
+    # pick by validation, never by test; trained on train+val there is none to pick by: the first seed
+    best = per_seed[0] if any(m["val_acc"] is None for m in per_seed) else max(per_seed, key=lambda m: m["val_acc"])
     return TrainOutcome(storage.join(storage_path, name), per_seed, best["checkpoint"], time.time() - t0)

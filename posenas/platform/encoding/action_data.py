@@ -361,7 +361,8 @@ def build_action_images(dataset: SkeletonDataset, config: EncodingConfig, augmen
         imgs, labels, ids, subj = [], [], [], []
         for i, s in enumerate(seqs):
             for sid, joints in _copies(s, augment, seed, i, augment_config, space):
-                imgs.append(encode_sequence(joints, seq_id=sid, config=config))
+                imgs.append(encode_sequence(joints, seq_id=sid, config=config,
+                                            layout=space_record(space, s.layout)["layout"]))
                 labels.append(label_map[_action_key(s)])
                 ids.append(sid)
                 subj.append(-1 if s.subject is None else int(s.subject))

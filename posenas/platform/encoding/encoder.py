@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from posenas.errors import PosenasError
-from posenas.platform.encoding.pose_space import POSE_SPACES, to_pose_space
+from posenas.platform.encoding.pose_space import POSE_SPACES, space_record, to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
 MIN_FRAMES = 1  # a photo is one frame: it is encoded as a still clip (see `encode`)
@@ -45,8 +45,11 @@ class ActionEncoder:
             out.append(to_pose_space(track[ok], layout, self.space, left_handed))
         return out
 
-    def encode(self, joints: np.ndarray, clip_id: str = "<clip>") -> np.ndarray:
+    def encode(self, joints: np.ndarray, clip_id: str = "<clip>", layout: str = "h36m17") -> np.ndarray:
         """One person's (T, 1, J, 3) joints in the encoder's space -> uint8 (size, size, 3) image.
+
+        `layout` is the layout the poses came in (as given to `person_joints`); the encoder's space may
+        change it (the canonical spaces are h36m17), and pair orders other than "index" need it.
 
         A single frame (a photo) is repeated once, i.e. encoded as a person standing still in that pose:
         the motion rows are then all zero, which is what a still clip would give.
@@ -54,4 +57,4 @@ class ActionEncoder:
         x = np.asarray(joints)
         if len(x) == 1:
             x = np.concatenate([x, x])
-        return encode_sequence(x, seq_id=clip_id, config=self.config)
+        return encode_sequence(x, seq_id=clip_id, config=self.config, layout=space_record(self.space, layout)["layout"])

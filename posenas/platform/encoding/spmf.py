@@ -7,6 +7,11 @@ action. The layout used here:
 * Joints of all persons are concatenated, giving N = P*J joints per frame (any layout, any P).
 * Joint pairs: every unordered pair i <= j, K = N(N+1)/2 pairs. On the diagonal the pose features are
   zero, while the motion features are the joint's own displacement, the most telling motion cue.
+  `pair_order` sets their rows, which matters because resizing averages neighbouring rows: "index"
+  (the layout's file order, row-major), "chain" (joints in depth-first order along the kinematic tree,
+  so a limb's joints are neighbours), "parts" (the same pairs in blocks of body part x body part) and
+  "within_parts" (only pairs inside one body part: 50 instead of 210 pairs for 20 joints). All but
+  "index" need the joints' layout (`Layout.chain_order`, `Layout.body_parts`).
 * Pose feature of frame t (pair i, j): JJD = |p_t[j] - p_t[i]|, JJO = (p_t[j] - p_t[i]) / JJD.
 * Motion feature between t and t+1: JJD = |p_{t+1}[j] - p_t[i]|, JJO its normalised direction.
 * Columns (time axis, width): P_1, M_12, P_2, M_23, ..., P_T  (2T - 1 columns, pose and motion
@@ -34,6 +39,7 @@ from posenas.core.config import ConfigBase, config_dataclass
 from posenas.errors import ConfigError, PosenasError
 
 ENCODINGS = ("enhanced_spmf", "spmf", "joints")
+PAIR_ORDERS = ("index", "chain", "parts", "within_parts")
 
 
 @config_dataclass(frozen=True)
@@ -51,6 +57,8 @@ class EncodingConfig(ConfigBase):
     interpolation: str = "area"
     # None: every captured frame is encoded; F >= 2: resample time to F frames first (see the module notes).
     frames: int | None = None
+    # Row order (and set) of the joint pairs; see the module notes. Everything but "index" needs the layout.
+    pair_order: Literal["index", "chain", "parts", "within_parts"] = "index"
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
@@ -61,6 +69,9 @@ class EncodingConfig(ConfigBase):
             raise ConfigError("EncodingConfig", "size", f"image size must be >= 4, got {self.size}")
         if self.frames is not None and self.frames < 2:
             raise ConfigError("EncodingConfig", "frames", f"must be >= 2 (or unset), got {self.frames}")
+        if self.pair_order not in PAIR_ORDERS:
+            raise ConfigError("EncodingConfig", "pair_order",
+                              f"must be one of {', '.join(PAIR_ORDERS)}, got {self.pair_order!r}")
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -84,9 +95,40 @@ def _as_tpj3(joints: np.ndarray, seq_id: str) -> np.ndarray:
     return a.reshape(t, p * j, 3)
 
 
-def pair_indices(num_joints: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row order of the pair features: (i, j) for i <= j, row-major (diagonal included)."""
-    return np.triu_indices(num_joints)
+def pair_indices(num_joints: int, order: str = "index", layout: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the pair features: joint indices (i, j), each unordered pair (diagonal included) once.
+
+    `num_joints` may span several persons of `layout` (persons concatenated): the order is then applied
+    to every person, and a body part belongs to one person.
+    """
+    if order == "index":
+        return np.triu_indices(num_joints)
+    if order not in PAIR_ORDERS:
+        raise ConfigError("EncodingConfig", "pair_order", f"must be one of {', '.join(PAIR_ORDERS)}, got {order!r}")
+    if layout is None:
+        raise PosenasError(f"pair_order {order!r} needs the joints' layout (give layout=...)")
+    from posenas.core.skeleton import BODY_PARTS, get_layout
+
+    lay = get_layout(layout)
+    j = lay.num_joints
+    if num_joints % j:
+        raise PosenasError(f"pair_order {order!r}: {num_joints} joints are not whole persons of layout {layout} ({j} joints)")
+    persons = num_joints // j
+    chain = np.asarray(lay.chain_order)
+    parts = np.asarray(lay.body_parts)
+    # joints of every person along the chain, persons one after another; their global body part
+    seq = np.concatenate([p * j + chain for p in range(persons)])
+    part = np.concatenate([p * len(BODY_PARTS) + parts[chain] for p in range(persons)])
+    a, b = np.triu_indices(num_joints)  # positions in `seq`
+    if order == "chain":
+        return seq[a], seq[b]
+    # parts: joints part-major (chain order inside a part), pairs in blocks (part of i, part of j)
+    by_part = np.argsort(part, kind="stable")
+    seq, part = seq[by_part], part[by_part]
+    keep = slice(None) if order == "parts" else part[a] == part[b]
+    a, b = a[keep], b[keep]
+    rows = np.lexsort((b, a, part[b], part[a]))
+    return seq[a[rows]], seq[b[rows]]
 
 
 # --- features -----------------------------------------------------------------------------------
@@ -98,17 +140,19 @@ def _dist_orient(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dist, orient
 
 
-def pose_features(joints: np.ndarray, seq_id: str = "<array>") -> tuple[np.ndarray, np.ndarray]:
-    """Within-frame JJD (T, K) and JJO (T, K, 3) for pairs i <= j (`pair_indices`), unnormalised."""
+def pose_features(joints: np.ndarray, seq_id: str = "<array>", pair_order: str = "index",
+                  layout: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Within-frame JJD (T, K) and JJO (T, K, 3) for the pairs of `pair_indices`, unnormalised."""
     x = _as_tpj3(joints, seq_id)
-    i, j = pair_indices(x.shape[1])
+    i, j = pair_indices(x.shape[1], pair_order, layout)
     return _dist_orient(x[:, i], x[:, j])
 
 
-def motion_features(joints: np.ndarray, seq_id: str = "<array>") -> tuple[np.ndarray, np.ndarray]:
+def motion_features(joints: np.ndarray, seq_id: str = "<array>", pair_order: str = "index",
+                    layout: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """JJD (T-1, K) and JJO (T-1, K, 3) from joint i at frame t to joint j at frame t+1."""
     x = _as_tpj3(joints, seq_id)
-    i, j = pair_indices(x.shape[1])
+    i, j = pair_indices(x.shape[1], pair_order, layout)
     return _dist_orient(x[:-1, i], x[1:, j])
 
 
@@ -131,12 +175,13 @@ def _colormap(name: str) -> int:
     return getattr(cv2, attr)
 
 
-def spmf_raw(joints: np.ndarray, seq_id: str = "<array>", colormap: str = "JET") -> np.ndarray:
+def spmf_raw(joints: np.ndarray, seq_id: str = "<array>", colormap: str = "JET", pair_order: str = "index",
+             layout: str | None = None) -> np.ndarray:
     """Full-resolution SPMF image, uint8 (2K, 2T-1, 3) RGB: JJD (colour-mapped) rows over JJO rows."""
     import cv2
 
-    dp, op = pose_features(joints, seq_id)
-    dm, om = motion_features(joints, seq_id)
+    dp, op = pose_features(joints, seq_id, pair_order, layout)
+    dm, om = motion_features(joints, seq_id, pair_order, layout)
     jjd = interleave(dp, dm)  # (2T-1, K)
     jjo = interleave(op, om)  # (2T-1, K, 3)
     lo, hi = float(jjd.min()), float(jjd.max())
@@ -191,10 +236,12 @@ def resize(image: np.ndarray, size: int, interpolation: str = "area") -> np.ndar
 
 
 def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: int = 32,
-                    seq_id: str = "<array>", config: EncodingConfig | None = None, **opts) -> np.ndarray:
+                    seq_id: str = "<array>", config: EncodingConfig | None = None, layout: str | None = None,
+                    **opts) -> np.ndarray:
     """One sequence (T, P, J, 3) or (T, J, 3) -> uint8 (size, size, 3) RGB action image.
 
     Pass either `config` or `encoding`/`size` plus any other `EncodingConfig` field as a keyword.
+    `layout` (the joints' layout) is needed by every `pair_order` but "index".
     Raises PosenasError naming `seq_id` for fewer than 2 frames, NaN/inf values or a degenerate skeleton.
     """
     cfg = config if config is not None else EncodingConfig(encoding=encoding, size=size, **opts)
@@ -204,7 +251,7 @@ def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: i
         joints = resample_to_length(_as_tpj3(joints, seq_id), cfg.frames)
     if cfg.encoding == "joints":
         return resize(joints_raw(joints, seq_id), cfg.size, cfg.interpolation)
-    img = spmf_raw(joints, seq_id, cfg.colormap)
+    img = spmf_raw(joints, seq_id, cfg.colormap, cfg.pair_order, layout)
     enhance = cfg.encoding == "enhanced_spmf"
     if enhance and cfg.clahe_at == "full":
         img = clahe(img, cfg.clahe_clip_limit, cfg.clahe_tile_grid, cfg.clahe_mode)
