@@ -102,8 +102,9 @@ def run_sequence_model(family: str, dataset, protocol, args, tc):
     config = {"num_classes": train.num_classes, "in_features": int(train.features.shape[2])}
     if family == "stgcn":  # the graph is the skeleton of the space's layout
         from posenas.core.skeleton import get_layout
+        from posenas.platform.encoding.pose_space import space_layout
 
-        layout = "h36m17" if args.space.startswith("canonical") else dataset.layout
+        layout = space_layout(args.space, dataset.layout)
         config = {"num_classes": train.num_classes, "layout": layout, "partition": "uniform",  # chosen on val
                   "persons": int(train.features.shape[2]) // (get_layout(layout).num_joints * 3)}
     return _train_seeds(lambda: CLASSIFIER_FAMILIES.get(family)(config), train, val, test, args, tc)

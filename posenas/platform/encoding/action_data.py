@@ -27,7 +27,7 @@ from posenas.core.config import ConfigBase, config_dataclass
 from posenas.core.timeseries import resample_to_length
 from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
 from posenas.errors import ConfigError, PosenasError
-from posenas.platform.encoding.pose_space import space_record, to_pose_space
+from posenas.platform.encoding.pose_space import space_layout, to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
 CACHE_VERSION = 2  # 2: the pose space is part of the key
@@ -292,7 +292,7 @@ def _copies(seq: SkeletonSequence, augment: int, seed: int, index: int, cfg: Aug
     out = [(seq.seq_id, base)]
     if augment and base.shape[0] >= 2:
         rng = np.random.default_rng([seed, index])
-        layout = space_record(space, seq.layout)["layout"]
+        layout = space_layout(space, seq.layout)
         out += [(f"{seq.seq_id}#aug{k + 1}", augment_joints(base, rng, cfg, layout)) for k in range(augment)]
     return out
 
@@ -362,7 +362,7 @@ def build_action_images(dataset: SkeletonDataset, config: EncodingConfig, augmen
         for i, s in enumerate(seqs):
             for sid, joints in _copies(s, augment, seed, i, augment_config, space):
                 imgs.append(encode_sequence(joints, seq_id=sid, config=config,
-                                            layout=space_record(space, s.layout)["layout"]))
+                                            layout=space_layout(space, s.layout)))
                 labels.append(label_map[_action_key(s)])
                 ids.append(sid)
                 subj.append(-1 if s.subject is None else int(s.subject))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from posenas.errors import PosenasError
-from posenas.platform.encoding.pose_space import POSE_SPACES, space_record, to_pose_space
+from posenas.platform.encoding.pose_space import POSE_SPACES, space_layout, to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig, encode_sequence
 
 MIN_FRAMES = 1  # a photo is one frame: it is encoded as a still clip (see `encode`)
@@ -57,4 +57,4 @@ class ActionEncoder:
         x = np.asarray(joints)
         if len(x) == 1:
             x = np.concatenate([x, x])
-        return encode_sequence(x, seq_id=clip_id, config=self.config, layout=space_record(self.space, layout)["layout"])
+        return encode_sequence(x, seq_id=clip_id, config=self.config, layout=space_layout(self.space, layout))

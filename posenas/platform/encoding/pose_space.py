@@ -42,6 +42,11 @@ def space_record(space: str, layout: str) -> dict:
     raise PosenasError(f"unknown pose space {space!r}; available: {', '.join(POSE_SPACES)}")
 
 
+def space_layout(space: str, layout: str) -> str:
+    """The layout of `layout` joints once in `space` (the canonical spaces are h36m17, native keeps it)."""
+    return space_record(space, layout)["layout"]
+
+
 def _unit(v: np.ndarray) -> np.ndarray | None:
     n = float(np.linalg.norm(v))
     return v / n if n > 1e-9 and np.isfinite(n) else None
