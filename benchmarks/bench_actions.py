@@ -15,6 +15,7 @@ on test.
     python benchmarks/bench_actions.py --json R.json --resume   # rows are saved as they finish; rerun to continue
     python benchmarks/bench_actions.py --quick        # smoke run (a minute or two)
     python benchmarks/bench_actions.py --no-search    # baselines and the lifting study only
+    python benchmarks/bench_actions.py --train-on-val # final trainings on train+val (columns marked "(train+val)")
 """
 
 from __future__ import annotations
