@@ -149,7 +149,8 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
              f"shared-weight val {r.shared_val_acc:.3f} (search {r.search_seconds:.0f} s)")
     accs, vals = [r["test_acc"] for r in runs], [r["val_acc"] for r in runs if r["val_acc"] is not None]
     return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)),
-            "val_acc": float(np.mean(vals)) if vals else None, "val_std": float(np.std(vals)) if vals else None, "seconds": float(sum(r.get("seconds", 0.0) for r in runs)),
+            "val_acc": float(np.mean(vals)) if vals else None, "val_std": float(np.std(vals)) if vals else None,
+            "seconds": float(sum(r.get("seconds", 0.0) for r in runs)),
             "search_seconds": float(np.mean([r["search_seconds"] for r in runs])), "per_seed": accs,
             "per_seed_val": vals, "runs": runs, "genotype": runs[0]["genotype"]}
 

@@ -360,9 +360,9 @@ def build_action_images(dataset: SkeletonDataset, config: EncodingConfig, augmen
     def build() -> dict[str, np.ndarray]:
         imgs, labels, ids, subj = [], [], [], []
         for i, s in enumerate(seqs):
+            layout = space_layout(space, s.layout)  # the layout the joints have once in `space`
             for sid, joints in _copies(s, augment, seed, i, augment_config, space):
-                imgs.append(encode_sequence(joints, seq_id=sid, config=config,
-                                            layout=space_layout(space, s.layout)))
+                imgs.append(encode_sequence(joints, seq_id=sid, config=config, layout=layout))
                 labels.append(label_map[_action_key(s)])
                 ids.append(sid)
                 subj.append(-1 if s.subject is None else int(s.subject))
