@@ -197,7 +197,7 @@ def fmt_acc(r, key: str = "test") -> str:
     if "error" in r:
         return "failed"
     if "partial_runs" in r:  # an interrupted searched row: the runs it has, marked as such
-        vals = [run[f"{key}_acc"] for run in r["partial_runs"]]
+        vals = [run[f"{key}_acc"] for run in r["partial_runs"] if run[f"{key}_acc"] is not None]  # train+val: no val
         return f"{100 * np.mean(vals):.1f} ± {100 * np.std(vals):.1f} ({len(vals)}, unfinished)" if vals else "-"
     mean = r.get(f"{key}_acc")
     if mean is None:
