@@ -418,10 +418,10 @@ def test_demo_in_browser(server, tmp_path):
             page.locator("#run").click()
             page.locator("#downloads").get_by_text(".npz").first.wait_for(timeout=240_000)  # the run is done
             label = page.locator("#action-label")
-            label.locator("dt").first.wait_for(timeout=30_000)  # class names with confidences
-            page.locator("#probabilities .js-plotly-plot").wait_for(timeout=30_000)
-            page.locator("#pose-3d .js-plotly-plot").wait_for(timeout=30_000)
-            page.locator("#video-out video").wait_for(timeout=30_000)
+            label.locator("dt").first.wait_for(timeout=120_000)  # class names with confidences
+            page.locator("#probabilities .js-plotly-plot").wait_for(timeout=120_000)
+            page.locator("#pose-3d .js-plotly-plot").wait_for(timeout=120_000)
+            page.locator("#video-out video").wait_for(timeout=120_000)
             classes = json.loads(page.request.get(f"{server['url']}/v1/models").text())["classifier"]["classes"]
             text = label.inner_text()
             assert any(c in text for c in classes), text

@@ -57,7 +57,13 @@ def test_serve_until_ctrl_c(tmp_path, action_model_checkpoint):
             time.sleep(2)
         assert up, p.stderr.read() if p.poll() is not None else "server did not come up"
         assert "/v1/score" in httpx.get(f"{url}/openapi.json").json()["paths"]
-        assert httpx.get(f"{url}/v1/health", timeout=30).json()["status"] == "ready"
+        health = None  # the ingress answers before every replica does: poll like a readiness probe
+        while time.time() < deadline:
+            health = httpx.get(f"{url}/v1/health", timeout=30).json()
+            if health["status"] == "ready":
+                break
+            time.sleep(2)
+        assert health is not None and health["status"] == "ready", health
         with pytest.raises(httpx.ConnectError):  # bound to 127.0.0.1 only
             host = socket.gethostbyname(socket.gethostname())
             if host.startswith("127."):
