@@ -163,6 +163,22 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+def _load_benchmark(name: str):
+    """Import `benchmarks/<name>.py` as a module (benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """`load_benchmark("bench_actions") -> module`, for tests of a benchmark script's options and tables."""
+    return _load_benchmark
+
+
 # =================================================================================================
 # Writers that produce small files in each dataset's EXACT published format, for loader tests.
 #
