@@ -460,7 +460,7 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
                       f"(untracked frames dropped); lifting them took {info['lift_seconds']:.0f} s.", "",
                       "| 3D poses from | test acc (%) | val acc (%) |", "|---|---|---|"]
             for name, r in res.items():
-                lines.append(f"| {name} | {100 * r['test_acc']:.1f} | {100 * r['val_acc']:.1f} |")
+                lines.append(f"| {name} | {fmt_acc(r)} | {fmt_acc(r, 'val')} |")
     lines.append("")
     return "\n".join(lines)
 
