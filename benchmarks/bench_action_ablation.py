@@ -77,8 +77,7 @@ COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "t
 def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
     r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
-         "pair_order": "index", "clahe_mode": "luminance",
-         "encoding": "enhanced_spmf"}
+         "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf"}
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r
@@ -101,8 +100,7 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
     from posenas.platform.encoding.spmf import EncodingConfig
 
     aug = AugmentConfig(**rec["aug"])
-    enc = EncodingConfig(encoding=rec.get("encoding", "enhanced_spmf"), size=rec["size"], frames=rec.get("frames"), pair_order=rec.get("pair_order", "index"),
-                         clahe_mode=rec.get("clahe_mode", "luminance"))
+    enc = EncodingConfig(**{k: rec[k] for k in ("encoding", "size", "frames", "pair_order", "clahe_mode")})
     common = dict(augment_config=aug, cache_dir=cache_dir, space=rec["space"], seed=args.data_seed, val_fraction=0.2)
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=rec["augment"], **common)
     _, val_tta, test_tta = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=args.tta, **common)
