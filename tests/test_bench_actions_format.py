@@ -38,3 +38,41 @@ def test_lifting_section_reports_mean_and_std_over_seeds(bench):
     assert "| lifted | 60.0 ± 2.0 (3) | 70.0 ± 1.0 (3) |" in text
     failed = bench.render({}, ({}, {"error": "PosenasError: no lifter"}), args, ClassifierTrainConfig(), 60.0)
     assert "Failed: `PosenasError: no lifter`" in failed
+
+
+def test_final_training_on_train_val_is_the_default_as_in_posenas_train(bench):
+    """The benchmark's default rows are what `posenas train` / `search_and_train` do by default."""
+    import inspect
+
+    from posenas.cli.train import train
+    from posenas.search.api import search_and_train
+
+    assert bench.parser().parse_args([]).train_on_val is True
+    assert bench.parser().parse_args(["--train-on-val"]).train_on_val is True  # the committed runs' commands
+    assert bench.parser().parse_args(["--select-on-val"]).train_on_val is False
+    assert inspect.signature(train).parameters["train_on_val"].default.default is True
+    assert inspect.signature(search_and_train).parameters["train_on_val"].default is True
+
+
+def test_verdicts_compare_only_rows_fitted_the_same_way(bench):
+    def acc(a):
+        return {"test_acc": a}
+
+    tv = " (train+val)"
+    results = {"MSR Action3D cross_subject": {
+        "ENAS cell net / enhanced_spmf": acc(0.79), "random search cell net / enhanced_spmf": acc(0.78),
+        "DenseNet / enhanced_spmf": acc(0.80), "TCN / joints": acc(0.86),
+        "ENAS cell net / enhanced_spmf" + tv: acc(0.83), "random search cell net / enhanced_spmf" + tv: acc(0.80),
+        "DenseNet / enhanced_spmf" + tv: acc(0.81), "TCN / joints" + tv: acc(0.88)}}
+    lines = [ln for ln in bench._verdicts(results) if ln.startswith("| MSR")]
+    assert len(lines) == 2 and lines[0].startswith("| MSR Action3D cross_subject (train+val) |")
+    assert "| 83.0 | >= 92 |" in lines[0] and "yes (+3.0) | yes (+2.0) | no (-5.0) |" in lines[0]
+    assert lines[1].startswith("| MSR Action3D cross_subject | TCN / joints (86.0) | 79.0 |")
+    assert "yes (+1.0) | no (-1.0) | no (-6.0) |" in lines[1]
+
+
+def test_header_names_both_kinds_of_final_training_when_merged(bench):
+    only_tv = bench._fit_text(["ENAS cell net / enhanced_spmf (train+val)"])
+    assert "(train+val), the default" in only_tv and "--select-on-val" not in only_tv
+    both = bench._fit_text(["ENAS cell net / enhanced_spmf (train+val)", "TCN / joints"])
+    assert "(train+val), the default" in both and "--select-on-val" in both

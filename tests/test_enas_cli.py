@@ -33,6 +33,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path):
     bad.write_text('{"normal": [{"inputs": [0, 9], "ops": ["identity", "identity"]}], "reduce": []}')
     r = _posenas("train", "--genotype", str(bad), "--dataset", str(tmp_path))
     assert r.returncode == 2 and "g.json" in r.stderr and "Traceback" not in r.stderr
+    # the default trains on train+val: a held-out share makes sense only with --select-on-val
+    r = _posenas("train", "--genotype", str(bad), "--dataset", str(tmp_path), "--val-fraction", "0.3")
+    assert r.returncode == 2 and "--val-fraction" in r.stderr and "--select-on-val" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 @pytest.mark.realdata

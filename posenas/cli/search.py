@@ -43,6 +43,10 @@ def search(
     hpo_samples: int = typer.Option(1, "--hpo-samples", min=1, help=">1: ASHA over controller lr, entropy weight, child lr."),
     final_seeds: int = typer.Option(0, "--final-seeds", min=0, help="Also retrain the result from scratch with this many seeds."),
     train_epochs: int = typer.Option(30, "--train-epochs", min=1, help="Epochs of the from-scratch training (with --final-seeds)."),
+    train_on_val: bool = typer.Option(
+        True, "--train-on-val/--select-on-val",
+        help="With --final-seeds: train on train+val for exactly --train-epochs, last epoch kept (default, as "
+             "`posenas train`), or keep the best-validation epoch."),
     seed: int = typer.Option(0, "--seed"),
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
@@ -65,7 +69,8 @@ def search(
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
                   storage_endpoint=storage_endpoint, space=space, poses=poses)
     if final_seeds > 0:
-        result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds, **common)
+        result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds,
+                                      train_on_val=train_on_val, **common)
     else:
         result = api.search_only(dataset, **common)[0]
     typer.echo(result.genotype.describe())
@@ -73,7 +78,8 @@ def search(
     for key, path in result.report.items():
         typer.echo(f"{key}: {path}")
     if result.test_accs:
-        typer.echo(f"from scratch: val acc {result.val_acc:.3f}, test acc {result.test_acc:.3f} (seeds: {', '.join(f'{a:.3f}' for a in result.test_accs)})")
+        val = "- (trained on train+val)" if result.val_acc is None else f"{result.val_acc:.3f}"
+        typer.echo(f"from scratch: val acc {val}, test acc {result.test_acc:.3f} (seeds: {', '.join(f'{a:.3f}' for a in result.test_accs)})")
         typer.echo(f"best checkpoint: {result.best_checkpoint}")
     else:
         typer.echo(f"next: posenas train --genotype {result.genotype_path} --dataset {dataset}")

@@ -31,11 +31,14 @@ def train(
     name: Optional[str] = typer.Option(None, "--name"),
     address: Optional[str] = typer.Option(None, "--address"),
     augment_train: int = typer.Option(4, "--augment-train", min=0),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", callback=_checks.fraction_open,
-                                       help="Share of the training subjects held out to pick the epoch (0 < f < 1)."),
+    val_fraction: Optional[float] = typer.Option(
+        None, "--val-fraction", callback=_checks.fraction_open,
+        help="With --select-on-val: share of the training subjects held out to pick the epoch (0 < f < 1; default 0.2)."),
     train_on_val: bool = typer.Option(
-        False, "--train-on-val", help="Train on every training subject, the validation ones too, for exactly "
-                                      "--epochs and keep the last epoch (no validation accuracy, nothing selected)."),
+        True, "--train-on-val/--select-on-val",
+        help="Default: train on every training subject, the search's validation subjects too, for exactly --epochs "
+             "and keep the last epoch (the action benchmark's rows: it beat epoch selection on every model it was "
+             "tried on). --select-on-val: hold out --val-fraction of them and keep the best-validation epoch."),
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
@@ -49,6 +52,9 @@ def train(
     from posenas.platform.classification.genotype import load_genotype
     from posenas.platform.classification.cellnet import NetConfig
 
+    if train_on_val and val_fraction is not None:
+        raise typer.BadParameter("--val-fraction needs --select-on-val (the default trains on train+val, "
+                                 "nothing is held out)", param_hint="'--val-fraction'")
     space = default_space(poses, space)  # before any file is read
     g, meta = load_genotype(genotype)
     net_meta = meta.get("search_config", {}).get("net", {}) if isinstance(meta.get("search_config"), dict) else {}
@@ -57,10 +63,9 @@ def train(
         net.channels = channels
     if cells is not None:
         net.cells_per_block = cells
-    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train,
-                    0.0 if train_on_val else val_fraction,
-                    poses=poses, lifter=None if lifter is None else str(lifter.resolve()),
-                    space=space)
+    held_out = {"val_fraction": 0.0} if train_on_val else {} if val_fraction is None else {"val_fraction": val_fraction}
+    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train, **held_out,
+                    poses=poses, lifter=None if lifter is None else str(lifter.resolve()), space=space)
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
                                  storage_endpoint=storage_endpoint)

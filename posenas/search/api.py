@@ -199,13 +199,14 @@ def search_and_train(
     storage_endpoint: str | None = None,
     space: str | None = None,
     poses: str = "dataset",
-    train_on_val: bool = False,
+    train_on_val: bool = True,
 ) -> SearchResult:
     """Search (validation split carved from the training subjects), derive, retrain from scratch per seed,
     evaluate on the protocol's test split. `train_config`: a ClassifierTrainConfig or its dict.
 
-    `train_on_val`: the retraining uses every training subject, the search's validation subjects too,
-    for the fixed number of epochs (last epoch kept), so no subject the search held out is wasted.
+    `train_on_val` (default, as `posenas train`): the retraining uses every training subject, the search's
+    validation subjects too, for the fixed number of epochs (last epoch kept), so no subject the search held
+    out is wasted; False keeps the best-validation epoch of a training on the train split only.
     """
     result, spec, splits = search_only(
         dataset_path, format, protocol, search_config, storage_path, name, method, address, resume, hpo_samples,
