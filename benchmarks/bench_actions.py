@@ -363,7 +363,8 @@ def main(argv=None) -> int:
     args.out.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({"results": results, "lifting": lifting, "command": _command(),
-                                         "settings": _settings(args), "minutes": total / 60}, indent=1, default=str))
+                                         "settings": _settings(args), "minutes": total / 60, "machine": _machine()},
+                                        indent=1, default=str))
     tmp.cleanup()
     return 0
 
@@ -418,6 +419,24 @@ def _settings(args) -> dict:
     return out
 
 
+def _machine() -> str:
+    """CPU model and torch's kernel level: float summation order differs between CPU models, so the same
+    search seed can derive a different cell on another machine (bit-identical reruns hold on one machine)."""
+    import torch
+
+    model = ""
+    try:  # the first CPU's name, family/model numbers and cache (VMs often hide the name)
+        info = dict(ln.split(":", 1) for ln in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
+                    if ":" in ln)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        model = (f"{info.get('model name', '')} (family {info.get('cpu family', '?')} model {info.get('model', '?')}, "
+                 f"cache {info.get('cache size', '?')})")
+    except OSError:
+        pass
+    return (f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared), torch "
+            f"{torch.__version__} ({torch.backends.cpu.get_cpu_capability()} kernels)")
+
+
 def _command() -> str:
     import shlex
 
@@ -441,8 +460,7 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         "",
         f"Command: `{_command()}`  ",
         *([f"Rows merged from earlier runs with the same budget: {', '.join(merged_from)}  "] if merged_from else []),
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared), torch threads "
-        f"{args.threads}; total wall time {total / 60:.1f} min.",
+        f"Machine: {_machine()}, torch threads {args.threads}; total wall time {total / 60:.1f} min.",
         "",
         f"Budget, the same for every row: {args.epochs} epochs, batch 32, AdamW lr {tc.lr}, cosine, label smoothing "
         f"{tc.label_smoothing}, {args.augment} augmented copies per training sequence (rotation/scale/time crop), "
