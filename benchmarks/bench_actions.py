@@ -356,7 +356,8 @@ def main(argv=None) -> int:
                 results.setdefault(label, {}).setdefault(k, v)
         if lifting is None and old.get("lifting"):
             lifting = old["lifting"]
-        merged_from.append(f"`{old.get('command', prev)}` ({old.get('minutes', float('nan')):.1f} min)")
+        where = f", on {old['machine']}" if old.get("machine") else ""  # recorded since 2026-12-02
+        merged_from.append(f"`{old.get('command', prev)}` ({old.get('minutes', float('nan')):.1f} min{where})")
     text = render(results, lifting, args, tc, total, merged_from)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -420,8 +421,8 @@ def _settings(args) -> dict:
 
 
 def _machine() -> str:
-    """CPU model and torch's kernel level: float summation order differs between CPU models, so the same
-    search seed can derive a different cell on another machine (bit-identical reruns hold on one machine)."""
+    """CPU model and torch's kernel level: the same search seed derived a different cell on another machine
+    (float differences, amplified by the search), while reruns on one machine are bit-identical."""
     import torch
 
     model = ""
@@ -460,7 +461,7 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         "",
         f"Command: `{_command()}`  ",
         *([f"Rows merged from earlier runs with the same budget: {', '.join(merged_from)}  "] if merged_from else []),
-        f"Machine: {_machine()}, torch threads {args.threads}; total wall time {total / 60:.1f} min.",
+        f"Machine of this process: {_machine()}, torch threads {args.threads}; total wall time {total / 60:.1f} min.",
         "",
         f"Budget, the same for every row: {args.epochs} epochs, batch 32, AdamW lr {tc.lr}, cosine, label smoothing "
         f"{tc.label_smoothing}, {args.augment} augmented copies per training sequence (rotation/scale/time crop), "
