@@ -427,9 +427,8 @@ def _machine() -> str:
 
     model = ""
     try:  # the first CPU's name, family/model numbers and cache (VMs often hide the name)
-        info = dict(ln.split(":", 1) for ln in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
-                    if ":" in ln)
-        info = {k.strip(): v.strip() for k, v in info.items()}
+        first_cpu = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+        info = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in first_cpu.splitlines())}
         model = (f"{info.get('model name', '')} (family {info.get('cpu family', '?')} model {info.get('model', '?')}, "
                  f"cache {info.get('cache size', '?')})")
     except OSError:

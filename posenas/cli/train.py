@@ -63,8 +63,9 @@ def train(
         net.channels = channels
     if cells is not None:
         net.cells_per_block = cells
-    held_out = {"val_fraction": 0.0} if train_on_val else {} if val_fraction is None else {"val_fraction": val_fraction}
-    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train, **held_out,
+    held_out = 0.0 if train_on_val else val_fraction  # None: DataSpec's default share
+    spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train,
+                    **({} if held_out is None else {"val_fraction": held_out}),
                     poses=poses, lifter=None if lifter is None else str(lifter.resolve()), space=space)
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
