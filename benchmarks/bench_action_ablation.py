@@ -64,6 +64,12 @@ LEVERS: dict[str, tuple[str, dict]] = {
                                  {"space": "native", "clahe_mode": "per_channel"}),
     # What the "enhanced" of Enhanced-SPMF buys: plain SPMF, the same image without CLAHE.
     "native_spmf": ("native + plain SPMF (no CLAHE)", {"space": "native", "encoding": "spmf"}),
+    # the training budget and the network's size, with the input fixed: is the DenseNet the limit?
+    "native_epochs60": ("native + 60 epochs instead of 30 (cosine over 60)", {"space": "native", "epochs": 60}),
+    "native_wide": ("native + DenseNet twice as wide (growth 24, 48 initial features; 3.9x the weights)",
+                    {"space": "native", "densenet": {"growth_rate": 24, "init_features": 48}}),
+    "native_deep": ("native + DenseNet twice as deep (6 layers per block; 2.5x the weights)",
+                    {"space": "native", "densenet": {"block_config": (6, 6, 6)}}),
 }
 # the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
 REFERENCE = {n: "native" for n in LEVERS if n.startswith("native_")}
@@ -77,7 +83,8 @@ COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "t
 def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
     r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
-         "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf"}
+         "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf",
+         "epochs": None, "densenet": {}}  # epochs None: --epochs
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r
@@ -111,15 +118,17 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
         train = ActionImages(np.concatenate([train.images, extra.images]),
                              np.concatenate([train.labels, extra.labels]), train.seq_ids + extra.seq_ids,
                              np.concatenate([train.subjects, extra.subjects]), train.classes)
-    tc = ClassifierTrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
+    epochs = rec.get("epochs") or args.epochs
+    tc = ClassifierTrainConfig(epochs=epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, epochs - 1),
                                num_threads=1, select="last" if rec["trainval"] else "best_val")
     seeds = []
     for seed in range(args.seeds):
         seed_everything(seed)
-        model = DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET))
+        model = DenseNet(DenseNetConfig(num_classes=train.num_classes, **{**DENSENET, **rec.get("densenet", {})}))
         res = train_classifier(model, train, None if rec["trainval"] else val, replace(tc, seed=seed), progress=False)
         seeds.append({
             "seed": seed, "seconds": res.seconds, "epoch": res.best_epoch,
+            "train_acc_last": res.history[-1]["train_acc"],  # on the augmented copies: does the net fit them?
             "val": None if rec["trainval"] else evaluate_classifier(model, val)["accuracy"],
             "val_tta": None if rec["trainval"] else evaluate_classifier(model, val_tta)["accuracy"],
             "test": evaluate_classifier(model, test)["accuracy"],
