@@ -70,9 +70,22 @@ LEVERS: dict[str, tuple[str, dict]] = {
                     {"space": "native", "densenet": {"growth_rate": 24, "init_features": 48}}),
     "native_deep": ("native + DenseNet twice as deep (6 layers per block; 2.5x the weights)",
                     {"space": "native", "densenet": {"block_config": (6, 6, 6)}}),
+    # Regularisers, since every native seed fits its training images fully (ClassifierTrainConfig / DenseNetConfig)
+    "native_mixup02": ("native + mixup, Beta(0.2, 0.2) blend weights", {"space": "native", "train": {"mixup": 0.2}}),
+    "native_mixup1": ("native + mixup, Beta(1, 1) blend weights", {"space": "native", "train": {"mixup": 1.0}}),
+    "native_wd": ("native + AdamW weight decay 0.05 instead of 0.0005", {"space": "native", "train": {"weight_decay": 0.05}}),
+    "native_dropout": ("native + dropout 0.2 after every 3x3 conv of the DenseNet",
+                       {"space": "native", "densenet": {"drop_rate": 0.2}}),
+    # View normalisation without the joint-set change of "canonical" (h36m17 drops MSR's hands and feet): the
+    # native joints, body-centred (clip-mean pelvis), unit torso, and turned about the vertical ("body") or
+    # fully rotated to the body frame like canonical_traj ("body3d").
+    "body": ("the native joints, clip-mean pelvis root, unit torso, turned about the vertical so hips/shoulders face +z",
+             {"space": "body"}),
+    "body3d": ("the native joints, clip-mean pelvis root, unit torso, fully rotated to the body frame (as canonical_traj)",
+               {"space": "body3d"}),
 }
 # the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
-REFERENCE = {n: "native" for n in LEVERS if n.startswith("native_")}
+REFERENCE = {n: "native" for n in LEVERS if n.startswith("native_")} | {"body": "native", "body3d": "native"}
 COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval",
               "native_mirror", "native_speed_noise", "native_frames16", "native_size48", "native_copies8",
               "native_chain")  # one pair order only: chain, parts and within_parts exclude each other
@@ -84,7 +97,7 @@ def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
     r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
          "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf",
-         "epochs": None, "densenet": {}}  # epochs None: --epochs
+         "epochs": None, "densenet": {}, "train": {}}  # epochs None: --epochs; train: ClassifierTrainConfig fields
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r
@@ -120,7 +133,7 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
                              np.concatenate([train.subjects, extra.subjects]), train.classes)
     epochs = rec.get("epochs") or args.epochs
     tc = ClassifierTrainConfig(epochs=epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, epochs - 1),
-                               num_threads=1, select="last" if rec["trainval"] else "best_val")
+                               num_threads=1, select="last" if rec["trainval"] else "best_val", **rec.get("train", {}))
     seeds = []
     for seed in range(args.seeds):
         seed_everything(seed)

@@ -13,7 +13,7 @@ from posenas.errors import ConfigError, PosenasError
 from posenas.platform.classification.train import copy_groups, evaluate_classifier
 from posenas.platform.encoding.action_data import (ActionImages, AugmentConfig, augment_joints, mirror_joints,
                                                    protocol_split)
-from posenas.platform.encoding.pose_space import canonical_pose
+from posenas.platform.encoding.pose_space import body_pose, canonical_pose, space_layout, to_pose_space
 from posenas.platform.encoding.spmf import EncodingConfig
 
 
@@ -74,6 +74,48 @@ def test_canonical_traj_keeps_the_path_and_canonical_removes_it():
     assert np.abs(traj[:, 0, 0].mean(axis=0)).max() < 1e-5  # centred on the clip's mean pelvis
     # same body frame: pose relative to the pelvis is identical
     assert np.allclose(traj - traj[:, :, :1], per_frame, atol=1e-5)
+
+
+def _turn(deg: float, axis: int) -> np.ndarray:
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    p, q = [i for i in range(3) if i != axis]
+    r = np.eye(3)
+    r[p, p], r[p, q], r[q, p], r[q, q] = c, -s, s, c
+    return r
+
+
+@pytest.mark.parametrize("space", ["body", "body3d"])
+def test_body_spaces_keep_the_joints_and_remove_place_turn_and_size(space):
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.3, (25, 1, 20, 3)) + np.array([0.0, 1.0, 3.0])  # kinect20, any shape of body
+    x[:, 0, 2, 1] += 0.6  # kinect20 joint 2 (the shoulder centre) above the hip centre: y is up
+    # body3d undoes any rotation; body only a turn about the vertical (y)
+    rot = _turn(70.0, 1) if space == "body" else _turn(70.0, 1) @ _turn(20.0, 0)
+    moved = 2.5 * x @ rot.T + np.array([1.0, -2.0, 0.5])  # another place, view and unit
+    ref = to_pose_space(x, "kinect20", space)
+    assert ref.shape == x.shape and space_layout(space, "kinect20") == "kinect20"  # no joint dropped
+    assert np.allclose(to_pose_space(moved, "kinect20", space), ref, atol=1e-4)
+    # a left-handed recording of the same scene (x mirrored) lands in the same right-handed body frame
+    assert np.allclose(to_pose_space(x * np.array([-1.0, 1, 1]), "kinect20", space, left_handed=True), ref, atol=1e-5)
+    # and a mirrored scene read as right-handed does not: the frame is not reflection-invariant
+    assert not np.allclose(to_pose_space(x * np.array([-1.0, 1, 1]), "kinect20", space), ref, atol=1e-2)
+    # the walker: its left hip on +x, its thorax up, a mean torso of length 1, the mean pelvis at 0
+    w = to_pose_space(_walker().astype(np.float64) * 3.0, "h36m17", space)
+    assert w[:, 0, 4, 0].mean() > 0.1 and w[:, 0, 1, 0].mean() < -0.1
+    assert np.linalg.norm(w[:, 0, 8] - w[:, 0, 0], axis=-1).mean() == pytest.approx(1.0, abs=1e-5)
+    assert np.abs(w[:, 0, 0].mean(axis=0)).max() < 1e-5 and (w[:, 0, 8, 1] > w[:, 0, 0, 1]).all()
+
+
+def test_body_keeps_gravity_and_body3d_straightens_a_bend():
+    # a walker bent forward by 40 degrees for the whole clip, in camera axes (y down) like the lifter's output
+    bent = _walker().astype(np.float64) @ _turn(40.0, 0).T * np.array([1.0, -1.0, -1.0])
+    up = lambda w: w[:, 0, 8] - w[:, 0, 0]  # noqa: E731  pelvis -> thorax
+    for_body = up(body_pose(bent, "h36m17"))
+    tilt = np.degrees(np.arccos(for_body[:, 1] / np.linalg.norm(for_body, axis=-1))).mean()
+    assert tilt == pytest.approx(40.0, abs=3.0)  # the bend is kept, with y turned up
+    straight = up(body_pose(bent, "h36m17", tilt=True))
+    assert np.abs(straight[:, [0, 2]]).mean() < 0.05 * np.abs(straight[:, 1]).mean()
 
 
 class _Fixed(torch.nn.Module):
@@ -171,3 +213,17 @@ def test_pair_order_follows_the_space_layout_in_splits_and_the_pipeline_encoder(
         joints = enc.person_joints(seqs[1].joints, "msr20")[0]
         assert np.array_equal(enc.encode(joints, layout="msr20"),
                               encode_sequence(joints, config=chain, layout="msr20" if space == "native" else "h36m17"))
+
+
+def test_cli_space_choices_are_the_pose_spaces():
+    # the CLI's --space lists are typed literals; they must not drift from pose_space.POSE_SPACES
+    import typing
+
+    from posenas.cli.search import search
+    from posenas.cli.train import train
+    from posenas.platform.encoding.pose_space import POSE_SPACES
+
+    for command in (search, train):
+        hint = typing.get_type_hints(command)["space"]  # Optional[Literal[...]]
+        literal = next(a for a in typing.get_args(hint) if a is not type(None))
+        assert set(typing.get_args(literal)) == set(POSE_SPACES), command.__name__

@@ -81,6 +81,63 @@ def test_best_val_ties_go_to_the_lower_validation_loss():
     assert res.best_epoch > tied[0]["epoch"]
 
 
+def test_mixup_blends_pairs_of_training_samples_and_their_losses():
+    # A model that records what it is fed: with mixup every training input must be lam * a + (1 - lam) * b
+    # for two training samples a, b of the same batch, one lam per batch, 0 < lam < 1.
+    from posenas.platform.encoding.action_data import ActionSequences
+
+    rng = np.random.default_rng(1)
+    n = 16
+    x = rng.normal(size=(n, 1, 3))
+    y = np.arange(n) % 2
+    data = ActionSequences(x, y, [f"s{i}" for i in range(n)], np.zeros(n), ["a", "b"])
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 2)
+
+        def forward(self, xb):
+            if self.training:
+                seen.append(xb.detach().reshape(len(xb), 3).double().numpy())
+            return self.lin(xb.reshape(len(xb), 3))
+
+    torch.manual_seed(0)
+    cfg = ClassifierTrainConfig(epochs=2, batch_size=8, warmup_epochs=0, mixup=0.4, seed=3)
+    train_classifier(Recorder(), data, None, cfg, progress=False)
+    src = x.reshape(n, 3)
+    assert len(seen) == 4
+    lams = []
+    for batch in seen:
+        # each row: the nearest blend of two distinct source rows, solved for lam by least squares
+        row_lams = []
+        for r in batch:
+            best = None
+            for i in range(n):
+                for j in range(n):
+                    d = src[i] - src[j]
+                    lam = 1.0 if i == j else float(np.dot(r - src[j], d) / np.dot(d, d))
+                    err = np.abs(lam * src[i] + (1 - lam) * src[j] - r).max()
+                    if best is None or err < best[0]:
+                        best = (err, lam if lam >= 0.5 else 1 - lam)
+            assert best[0] < 1e-5
+            row_lams.append(best[1])
+        mixed = [v for v in row_lams if v < 1 - 1e-5]  # a row the shuffle paired with itself shows lam = 1
+        assert mixed, "a batch was left unblended"
+        assert np.ptp(mixed) < 1e-5  # one lam per batch
+        lams.append(mixed[0])
+    assert len(set(np.round(lams, 4))) == len(lams)  # a new lam for every batch
+
+
+def test_mixup_off_by_default_and_negative_refused():
+    from posenas.errors import ConfigError
+
+    assert ClassifierTrainConfig().mixup == 0.0
+    with pytest.raises(ConfigError, match="mixup"):
+        ClassifierTrainConfig(mixup=-0.1)
+
+
 @pytest.fixture(scope="module")
 def tiny_msr(msr_root: Path, tmp_path_factory):
     from posenas.datasets.registry import load_dataset

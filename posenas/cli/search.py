@@ -16,7 +16,9 @@ from posenas.cli import _checks
 
 STORAGE_HELP = "Results folder or cloud URI (s3://, gs://); -o/--out are the same option."
 SPACE_HELP = ("Pose space of the action images: canonical (body frame, per-frame pelvis root: what the "
-              "Pipeline feeds), canonical_traj (body frame, the body's path kept), native (the dataset's axes). "
+              "Pipeline feeds), canonical_traj (body frame, the body's path kept), native (the dataset's axes), "
+              "body (the dataset's own joints, body-centred, unit torso, turned about the vertical to face +z), "
+              "body3d (the same, fully rotated to the body frame like canonical_traj). "
               "Default: canonical for --poses lifted, else posenas.search.data.DEFAULT_DATASET_SPACE.")
 ENDPOINT_HELP = "S3-compatible store for an s3:// storage path (MinIO, Ceph, ...): http(s)://host:port."
 
@@ -51,7 +53,7 @@ def search(
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
-    space: Optional[Literal["canonical", "canonical_traj", "native"]] = typer.Option(None, "--space", help=SPACE_HELP),
+    space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(None, "--space", help=SPACE_HELP),
 ) -> None:
     """Run an ENAS search hosted on Ray Tune; writes the genotype JSON and a report (PNG plots)."""
     from posenas.search import api

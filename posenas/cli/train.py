@@ -44,7 +44,7 @@ def train(
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
     lifter: Optional[Path] = typer.Option(None, "--lifter", exists=True, dir_okay=False,
                                           help="Lifter checkpoint for --poses lifted (default: the shipped one)."),
-    space: Optional[Literal["canonical", "canonical_traj", "native"]] = typer.Option(None, "--space", help=SPACE_HELP),
+    space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(None, "--space", help=SPACE_HELP),
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api

@@ -13,13 +13,13 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Literal
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from posenas.core import metrics
 from posenas.core.config import ConfigBase, config_dataclass
+from posenas.errors import ConfigError
 from posenas.platform.encoding.action_data import ActionImages, ActionSequences
 
 # The fixed affine map uint8 -> float for every model (x/255 - 0.5) / 0.25.
@@ -42,12 +42,19 @@ class ClassifierTrainConfig(ConfigBase):
     label_smoothing: float = 0.1
     grad_clip: float | None = 5.0
     random_shift: int = 2  # pixels of random translation (edge-replicated); 0 disables
+    # mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself, weight ~ Beta(a, a),
+    # and so are the two losses; a regulariser for nets that fit every training image. 0 disables.
+    mixup: float = 0.0
     seed: int = 0
     # torch threads while training. Default 1: on a shared 2-core box two threads were 9x slower
     # per step than one (OpenMP threads wait on each other); raise it on a dedicated machine.
     num_threads: int | None = 1
     time_limit_s: float | None = None  # stop after the epoch that crosses this wall-clock budget
     select: Literal["best_val", "last"] = "best_val"  # best_val: the epoch with the best val accuracy
+
+    def __post_init__(self) -> None:
+        if self.mixup < 0:
+            raise ConfigError("ClassifierTrainConfig", "mixup", f"Beta concentration must be >= 0 (0 = off), got {self.mixup}")
 
 
 @dataclass
@@ -148,6 +155,8 @@ def train_classifier(model, train: ActionImages | ActionSequences, val: ActionIm
     x_train, y_train = to_inputs(train), torch.tensor(train.labels)
     is_image = isinstance(train, ActionImages)
     gen = torch.Generator().manual_seed(config.seed)
+    # its own stream, so runs without mixup draw exactly what they drew before it existed
+    mix_rng = np.random.default_rng([config.seed, 1]) if config.mixup > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
         opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -179,8 +188,16 @@ def train_classifier(model, train: ActionImages | ActionSequences, val: ActionIm
                 xb, yb = x_train[idx], y_train[idx]
                 if is_image and config.random_shift > 0:
                     xb = _shift(xb, config.random_shift, gen)
-                logits = model(xb)
-                loss = loss_fn(logits, yb)
+                if mix_rng is not None:
+                    lam = float(mix_rng.beta(config.mixup, config.mixup))
+                    perm = torch.randperm(len(idx), generator=gen)
+                    xb = lam * xb + (1.0 - lam) * xb[perm]
+                    logits = model(xb)
+                    loss = lam * loss_fn(logits, yb) + (1.0 - lam) * loss_fn(logits, yb[perm])
+                    yb = yb if lam >= 0.5 else yb[perm]  # training accuracy against the dominant label
+                else:
+                    logits = model(xb)
+                    loss = loss_fn(logits, yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:
