@@ -76,6 +76,10 @@ LEVERS: dict[str, tuple[str, dict]] = {
     "native_wd": ("native + AdamW weight decay 0.05 instead of 0.0005", {"space": "native", "train": {"weight_decay": 0.05}}),
     "native_dropout": ("native + dropout 0.2 after every 3x3 conv of the DenseNet",
                        {"space": "native", "densenet": {"drop_rate": 0.2}}),
+    # Motion columns over k frames instead of 1 (EncodingConfig.motion_stride): MSR's 15 fps frame-to-frame
+    # displacements are small next to the joint distances they share the colour scale with.
+    "native_motion3": ("native + motion columns span 3 frames instead of 1", {"space": "native", "motion_stride": 3}),
+    "native_motion6": ("native + motion columns span 6 frames instead of 1", {"space": "native", "motion_stride": 6}),
     # View normalisation without the joint-set change of "canonical" (h36m17 drops MSR's hands and feet): the
     # native joints, body-centred (clip-mean pelvis), unit torso, and turned about the vertical ("body") or
     # fully rotated to the body frame like canonical_traj ("body3d").
@@ -96,7 +100,7 @@ COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "t
 def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
     r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
-         "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf",
+         "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf", "motion_stride": 1,
          "epochs": None, "densenet": {}, "train": {}}  # epochs None: --epochs; train: ClassifierTrainConfig fields
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
@@ -120,7 +124,7 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
     from posenas.platform.encoding.spmf import EncodingConfig
 
     aug = AugmentConfig(**rec["aug"])
-    enc = EncodingConfig(**{k: rec[k] for k in ("encoding", "size", "frames", "pair_order", "clahe_mode")})
+    enc = EncodingConfig(**{k: rec[k] for k in ("encoding", "size", "frames", "pair_order", "clahe_mode", "motion_stride")})
     common = dict(augment_config=aug, cache_dir=cache_dir, space=rec["space"], seed=args.data_seed, val_fraction=0.2)
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=rec["augment"], **common)
     _, val_tta, test_tta = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=args.tta, **common)

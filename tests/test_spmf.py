@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posenas.errors import PosenasError
+from posenas.errors import ConfigError, PosenasError
 from posenas.platform.encoding.spmf import (
     EncodingConfig,
     clahe,
@@ -52,6 +52,20 @@ def test_motion_features_known_displacement():
     cross = pair_row(2, 0, 1)  # joint 0 at t to joint 1 at t+1: (1, 0.5, 0)
     np.testing.assert_allclose(d[:, cross], np.hypot(1.0, 0.5))
     np.testing.assert_allclose(o[:, cross], np.tile(np.array([1.0, 0.5, 0.0]) / np.hypot(1.0, 0.5), (3, 1)))
+
+
+def test_motion_stride_spans_k_frames_and_clamps_at_the_end():
+    d, _ = motion_features(two_joints(frames=6, step=0.5), stride=3)
+    assert d.shape == (5, 3)  # still T - 1 columns
+    # joint 0 from t to min(t + 3, 5): 3, 3, 3, 2, 1 frames of 0.5 m
+    np.testing.assert_allclose(d[:, pair_row(2, 0, 0)], [1.5, 1.5, 1.5, 1.0, 0.5])
+    np.testing.assert_allclose(motion_features(two_joints(frames=6, step=0.5), stride=1)[0],
+                               motion_features(two_joints(frames=6, step=0.5))[0])
+    a = encode_sequence(two_joints(frames=6, step=0.5), encoding="spmf", size=8)
+    b = encode_sequence(two_joints(frames=6, step=0.5), encoding="spmf", size=8, motion_stride=3)
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    with pytest.raises(ConfigError, match="motion_stride"):
+        EncodingConfig(motion_stride=0)
 
 
 def test_interleave_order():

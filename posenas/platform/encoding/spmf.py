@@ -13,7 +13,10 @@ action. The layout used here:
   "within_parts" (only pairs inside one body part: 50 instead of 210 pairs for 20 joints). All but
   "index" need the joints' layout (`Layout.chain_order`, `Layout.body_parts`).
 * Pose feature of frame t (pair i, j): JJD = |p_t[j] - p_t[i]|, JJO = (p_t[j] - p_t[i]) / JJD.
-* Motion feature between t and t+1: JJD = |p_{t+1}[j] - p_t[i]|, JJO its normalised direction.
+* Motion feature between t and t+1: JJD = |p_{t+1}[j] - p_t[i]|, JJO its normalised direction. With
+  `motion_stride=k` the motion column after frame t spans t -> min(t+k, T-1) instead, for sources whose
+  frame-to-frame displacement is small next to the joint distances (Kinect at 15-30 fps); the image keeps
+  its 2T - 1 columns.
 * Columns (time axis, width): P_1, M_12, P_2, M_23, ..., P_T  (2T - 1 columns, pose and motion
   interleaved). Rows (height): the K JJD pixels on top, the K JJO pixels below (2K rows).
 * JJD is min-max normalised over the whole sequence (pose and motion together, so the encoding is
@@ -59,6 +62,8 @@ class EncodingConfig(ConfigBase):
     frames: int | None = None
     # Row order (and set) of the joint pairs; see the module notes. Everything but "index" needs the layout.
     pair_order: Literal["index", "chain", "parts", "within_parts"] = "index"
+    # frames a motion column spans (1: consecutive frames, as in the papers); see the module notes
+    motion_stride: int = 1
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
@@ -69,6 +74,8 @@ class EncodingConfig(ConfigBase):
             raise ConfigError("EncodingConfig", "size", f"image size must be >= 4, got {self.size}")
         if self.frames is not None and self.frames < 2:
             raise ConfigError("EncodingConfig", "frames", f"must be >= 2 (or unset), got {self.frames}")
+        if self.motion_stride < 1:
+            raise ConfigError("EncodingConfig", "motion_stride", f"must be >= 1, got {self.motion_stride}")
         if self.pair_order not in PAIR_ORDERS:
             raise ConfigError("EncodingConfig", "pair_order",
                               f"must be one of {', '.join(PAIR_ORDERS)}, got {self.pair_order!r}")
@@ -149,11 +156,13 @@ def pose_features(joints: np.ndarray, seq_id: str = "<array>", pair_order: str =
 
 
 def motion_features(joints: np.ndarray, seq_id: str = "<array>", pair_order: str = "index",
-                    layout: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """JJD (T-1, K) and JJO (T-1, K, 3) from joint i at frame t to joint j at frame t+1."""
+                    layout: str | None = None, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """JJD (T-1, K) and JJO (T-1, K, 3) from joint i at frame t to joint j at frame min(t + stride, T-1)."""
     x = _as_tpj3(joints, seq_id)
     i, j = pair_indices(x.shape[1], pair_order, layout)
-    return _dist_orient(x[:-1, i], x[1:, j])
+    t = x.shape[0]
+    later = np.minimum(np.arange(t - 1) + stride, t - 1)
+    return _dist_orient(x[:-1][:, i], x[later][:, j])
 
 
 def interleave(pose: np.ndarray, motion: np.ndarray) -> np.ndarray:
@@ -176,12 +185,12 @@ def _colormap(name: str) -> int:
 
 
 def spmf_raw(joints: np.ndarray, seq_id: str = "<array>", colormap: str = "JET", pair_order: str = "index",
-             layout: str | None = None) -> np.ndarray:
+             layout: str | None = None, motion_stride: int = 1) -> np.ndarray:
     """Full-resolution SPMF image, uint8 (2K, 2T-1, 3) RGB: JJD (colour-mapped) rows over JJO rows."""
     import cv2
 
     dp, op = pose_features(joints, seq_id, pair_order, layout)
-    dm, om = motion_features(joints, seq_id, pair_order, layout)
+    dm, om = motion_features(joints, seq_id, pair_order, layout, motion_stride)
     jjd = interleave(dp, dm)  # (2T-1, K)
     jjo = interleave(op, om)  # (2T-1, K, 3)
     lo, hi = float(jjd.min()), float(jjd.max())
@@ -251,7 +260,7 @@ def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: i
         joints = resample_to_length(_as_tpj3(joints, seq_id), cfg.frames)
     if cfg.encoding == "joints":
         return resize(joints_raw(joints, seq_id), cfg.size, cfg.interpolation)
-    img = spmf_raw(joints, seq_id, cfg.colormap, cfg.pair_order, layout)
+    img = spmf_raw(joints, seq_id, cfg.colormap, cfg.pair_order, layout, cfg.motion_stride)
     enhance = cfg.encoding == "enhanced_spmf"
     if enhance and cfg.clahe_at == "full":
         img = clahe(img, cfg.clahe_clip_limit, cfg.clahe_tile_grid, cfg.clahe_mode)
