@@ -243,7 +243,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--cache-dir", type=Path, default=None, help="action-image cache (default: a temp dir)")
     ap.add_argument("--merge", type=Path, action="append", default=[],
                     help="--json output of an earlier run whose rows join this run's tables (noted in the output)")
-    ap.add_argument("--space", default=None, choices=["canonical", "canonical_traj", "native", "body", "body3d"],
+    from posenas.platform.encoding.pose_space import POSE_SPACES
+
+    ap.add_argument("--space", default=None, choices=list(POSE_SPACES),
                     help="pose space of every row (default: posenas.search.data.DEFAULT_DATASET_SPACE, what the CLI uses)")
     ap.add_argument("--train-on-val", dest="train_on_val", action="store_true", default=True,
                     help="default: final trainings on train+val for the fixed epochs, last epoch kept (searches still "

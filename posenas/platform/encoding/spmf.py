@@ -160,9 +160,8 @@ def motion_features(joints: np.ndarray, seq_id: str = "<array>", pair_order: str
     """JJD (T-1, K) and JJO (T-1, K, 3) from joint i at frame t to joint j at frame min(t + stride, T-1)."""
     x = _as_tpj3(joints, seq_id)
     i, j = pair_indices(x.shape[1], pair_order, layout)
-    t = x.shape[0]
-    later = np.minimum(np.arange(t - 1) + stride, t - 1)
-    return _dist_orient(x[:-1][:, i], x[later][:, j])
+    later = np.minimum(np.arange(1, x.shape[0]) + (stride - 1), x.shape[0] - 1)  # stride 1: frames 1..T-1
+    return _dist_orient(x[:-1, i], x[later][:, j])
 
 
 def interleave(pose: np.ndarray, motion: np.ndarray) -> np.ndarray:
