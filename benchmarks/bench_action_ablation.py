@@ -64,6 +64,10 @@ LEVERS: dict[str, tuple[str, dict]] = {
                                  {"space": "native", "clahe_mode": "per_channel"}),
     # What the "enhanced" of Enhanced-SPMF buys: plain SPMF, the same image without CLAHE.
     "native_spmf": ("native + plain SPMF (no CLAHE)", {"space": "native", "encoding": "spmf"}),
+    # No pairs at all: the joint-coordinate image (row = joint, column = frame, x/y/z -> R/G/B; Du et al. 2015),
+    # the image counterpart of the TCN on joints, which beats every pair image so far.
+    "native_joints_image": ("native + joint-coordinate image (20 joint rows x frames, x/y/z as R/G/B) instead of pairs",
+                            {"space": "native", "encoding": "joints"}),
     # the training budget and the network's size, with the input fixed: is the DenseNet the limit?
     "native_epochs60": ("native + 60 epochs instead of 30 (cosine over 60)", {"space": "native", "epochs": 60}),
     "native_wide": ("native + DenseNet twice as wide (growth 24, 48 initial features; 3.9x the weights)",

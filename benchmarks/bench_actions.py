@@ -115,6 +115,8 @@ def run_sequence_model(family: str, dataset, protocol, args, tc):
 
 
 TV = " (train+val)"  # column suffix of the final trainings on train+val
+# rows of the models on joint sequences (not images): their names start so; "DenseNet / joints" is an image row
+SEQUENCE_MODELS = ("TCN /", "ST-GCN /")
 
 
 def _fit_tag(args) -> str:
@@ -141,7 +143,7 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
     runs = list(runs or [])
     for k in range(len(runs), args.search_runs):
         t_run = time.time()
-        sc = SearchConfig(epochs=args.search_epochs, seed=k)
+        sc = SearchConfig(epochs=args.search_epochs, seed=k, reward=args.reward)
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
@@ -233,11 +235,18 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--methods", default="enas,random", help="searched rows: enas and/or random")
     ap.add_argument("--resume", action="store_true", help="keep the rows the --json file of an interrupted run holds")
     ap.add_argument("--search-epochs", type=int, default=None, help="default: SearchConfig's (what `posenas search` runs)")
+    ap.add_argument("--reward", default=None, choices=["val_acc", "val_likelihood"],
+                    help="the ENAS controller's reward (SearchConfig.reward; default: its default); a non-default "
+                         "reward is named in the ENAS column")
     ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
     ap.add_argument("--no-stgcn", action="store_true", help="leave out the ST-GCN rows")
     ap.add_argument("--no-baselines", action="store_true", help="searched rows only (DenseNet, TCN, ST-GCN left out)")
     ap.add_argument("--no-lifting", action="store_true", help="leave out the lifted-vs-Kinect study")
     ap.add_argument("--encodings", default="enhanced_spmf,spmf", help="DenseNet rows; also: joints")
+    from posenas.platform.encoding.spmf import ENCODINGS
+
+    ap.add_argument("--search-encoding", default="enhanced_spmf", choices=list(ENCODINGS),
+                    help="the images the searched rows search and train on")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "actions.md")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--cache-dir", type=Path, default=None, help="action-image cache (default: a temp dir)")
@@ -268,6 +277,7 @@ def main(argv=None) -> int:
     args.space = args.space or DEFAULT_DATASET_SPACE
     args.epochs = args.epochs or ClassifierTrainConfig().epochs
     args.search_epochs = args.search_epochs or SearchConfig().epochs
+    args.reward = args.reward or SearchConfig().reward
     if args.quick:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment, args.seeds = min(args.augment, 1), 1
@@ -320,7 +330,8 @@ def main(argv=None) -> int:
             save()
         if searched(fmt, protocol):
             for method in [m for m in args.methods.split(",") if m]:
-                key = f"{'ENAS' if method == 'enas' else 'random search'} cell net / enhanced_spmf{_fit_tag(args)}"
+                enc = EncodingConfig(encoding=args.search_encoding, size=args.size)
+                key = f"{_search_name(method, args)} cell net / {enc.encoding}{_fit_tag(args)}"
                 prev = row.get(key, {})
                 done = prev.get("partial_runs", prev.get("runs", []))[:args.search_runs]
                 if "error" not in prev and len(done) >= args.search_runs:
@@ -332,8 +343,8 @@ def main(argv=None) -> int:
                     save()
 
                 try:
-                    row[key] = run_search_row(method, path, fmt, protocol, EncodingConfig(size=args.size), args, tc,
-                                              storage, runs=done, on_run=keep)
+                    row[key] = run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=done,
+                                              on_run=keep)
                     _log(f"  test {row[key]['test_acc']:.3f} ({row[key]['seconds']:.0f} s)")
                 except Exception as e:  # report, don't hide: the row shows "failed" and the error is printed
                     row[key] = {"error": f"{type(e).__name__}: {e}"}
@@ -404,21 +415,38 @@ def _verdicts(results) -> list[str]:
             best = max(ok, key=ok.get)
             target, published = TARGETS.get(label, (None, "-"))
             e = ok.get(enas)
-            img = max([v for c, v in ok.items() if "joints" not in c], default=None)
-            joint = max([v for c, v in ok.items() if "joints" in c], default=None)
+            img = max([v for c, v in ok.items() if not c.startswith(SEQUENCE_MODELS)], default=None)
+            joint = max([v for c, v in ok.items() if c.startswith(SEQUENCE_MODELS)], default=None)
             out.append(f"| {label}{tag} | {best} ({100 * ok[best]:.1f}) | {'-' if e is None else f'{100 * e:.1f}'} | "
                        f"{'-' if target is None else f'>= {target:.0f}'} | {published} | {cmp(e, ok.get(rnd))} | "
                        f"{cmp(e, ok.get(dense))} | {cmp(img, joint)} |")
     return out
 
 
+def _search_name(method: str, args) -> str:
+    """Row name of a searched method; an ENAS controller with a non-default reward says so."""
+    from posenas.search.enas import SearchConfig
+
+    reward = getattr(args, "reward", None) or SearchConfig().reward
+    if method != "enas":
+        return "random search"
+    return "ENAS" if reward == SearchConfig().reward else f"ENAS ({reward.removeprefix('val_')} reward)"
+
+
 def _settings(args) -> dict:
     """What must match for --resume to reuse rows."""
+    from posenas.search.enas import SearchConfig
+
     # search_runs is left out: a searched row with fewer runs than asked is continued, not redone.
     keys = ("data", "epochs", "augment", "size", "seeds", "search_epochs", "data_seed", "space", "threads")
     out = {k: str(getattr(args, k)) for k in keys}
     if args.train_on_val:  # only when set, so that the rows of earlier runs still resume
         out["train_on_val"] = "True"
+    reward = getattr(args, "reward", None) or SearchConfig().reward
+    if reward != SearchConfig().reward:  # likewise
+        out["reward"] = reward
+    if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise
+        out["search_encoding"] = args.search_encoding
     return out
 
 

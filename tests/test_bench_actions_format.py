@@ -71,6 +71,16 @@ def test_verdicts_compare_only_rows_fitted_the_same_way(bench):
     assert "yes (+1.0) | no (-1.0) | no (-6.0) |" in lines[1]
 
 
+def test_joint_coordinate_images_count_as_image_rows(bench):
+    """"DenseNet / joints" is a CNN on a joint-coordinate image: it is compared with the sequence models, not one."""
+    results = {"MSR Action3D cross_subject": {"ENAS cell net / enhanced_spmf": {"test_acc": 0.79},
+                                              "DenseNet / joints": {"test_acc": 0.87},
+                                              "ST-GCN / joints": {"test_acc": 0.85}}}
+    [line] = [ln for ln in bench._verdicts(results) if ln.startswith("| MSR")]
+    assert line.endswith("| yes (+2.0) |")
+    assert bench.parser().parse_args(["--search-encoding", "joints"]).search_encoding == "joints"
+
+
 def test_header_names_both_kinds_of_final_training_when_merged(bench):
     only_tv = bench._fit_text(["ENAS cell net / enhanced_spmf (train+val)"])
     assert "(train+val), the default" in only_tv and "--select-on-val" not in only_tv

@@ -213,6 +213,27 @@ def test_search_loop_checkpoint_round_trip_is_exact():
     assert acc_by_acc == max(a for _, a, _ in ranking)
 
 
+def test_likelihood_reward_is_exp_minus_loss_of_the_scored_minibatch(monkeypatch):
+    """reward="val_likelihood" hands REINFORCE exp(-cross-entropy) of each scored child, "val_acc" its accuracy."""
+    from posenas.errors import ConfigError
+
+    train, val = _toy(96, seed=1), _toy(32, seed=2)
+    for reward in ("val_acc", "val_likelihood"):
+        s = EnasSearch(_search_config(reward=reward), train, val)
+        scored, given = [], []
+        score, step = s.executor.score, s.reinforce.step
+        monkeypatch.setattr(s.executor, "score", lambda jobs: scored.extend(r := score(jobs)) or r)
+        monkeypatch.setattr(s.reinforce, "step", lambda lp, ent, rw: given.extend(rw) or step(lp, ent, rw))
+        s.train_controller()
+        assert len(given) == len(scored) == 3 * 2
+        want = [a if reward == "val_acc" else math.exp(-l) for a, l in scored]
+        assert given == pytest.approx(want)
+        assert all(0.0 < g <= 1.0 for g in given) or reward == "val_acc"
+    assert SearchConfig.from_dict(_search_config(reward="val_likelihood").to_dict()).reward == "val_likelihood"
+    with pytest.raises(ConfigError, match="reward"):
+        _search_config(reward="val_loss")
+
+
 def test_random_search_has_the_same_child_step_budget():
     train, val = _toy(96, seed=1), _toy(32, seed=2)
     e = EnasSearch(_search_config(epochs=1), train, val)
@@ -242,3 +263,17 @@ def test_report_writes_pictures(tmp_path: Path):
         data = Path(paths[key]).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     assert load_genotype(paths["genotype_json"])[0] == g
+
+
+def test_cli_reward_choices_and_default_are_the_search_configs():
+    # `posenas search --reward` is a typed literal; it must not drift from SearchConfig.reward
+    import dataclasses
+    import inspect
+    import typing
+
+    from posenas.cli.search import search
+
+    field = next(f for f in dataclasses.fields(SearchConfig) if f.name == "reward")
+    hint = typing.get_type_hints(search)["reward"]
+    assert set(typing.get_args(hint)) == set(typing.get_args(typing.get_type_hints(SearchConfig)["reward"]))
+    assert inspect.signature(search).parameters["reward"].default.default == field.default

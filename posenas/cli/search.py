@@ -50,6 +50,9 @@ def search(
         help="With --final-seeds: train on train+val for exactly --train-epochs, last epoch kept (default, as "
              "`posenas train`), or keep the best-validation epoch."),
     seed: int = typer.Option(0, "--seed"),
+    reward: Literal["val_acc", "val_likelihood"] = typer.Option(
+        "val_acc", "--reward", help="The ENAS controller's reward on a validation minibatch: val_acc (its accuracy, "
+                                    "as in ENAS) or val_likelihood (exp(-cross-entropy): no ties between children)."),
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
@@ -63,7 +66,7 @@ def search(
     from posenas.platform.classification.cellnet import NetConfig
 
     sc = SearchConfig(
-        epochs=epochs, workers=workers, gpus_per_worker=gpus_per_worker, seed=seed,
+        epochs=epochs, workers=workers, gpus_per_worker=gpus_per_worker, seed=seed, reward=reward,
         net=NetConfig(channels=channels, cells_per_block=cells, num_nodes=nodes), controller=ControllerConfig(),
     )
     validate_search(sc, method, hpo_samples)

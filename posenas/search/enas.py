@@ -3,8 +3,8 @@
 Each epoch: (1) one pass over the training images, every minibatch trains the shared weights through one
 child sampled by the controller (W children per optimiser step when W workers average their gradients);
 (2) `controller_steps` REINFORCE steps, each rewarding `controller_batch` sampled children with their
-accuracy on a validation minibatch (the validation split is carved out of the training data, never the
-test split); (3) a few sampled children are scored on the whole validation split to track the best one.
+accuracy (or likelihood: `reward`) on a validation minibatch (the validation split is carved out of the
+training data, never the test split); (3) a few sampled children are scored on the whole validation split to track the best one.
 Derive samples `derive_samples` children, ranks them by their shared-weight validation loss (`rank_by`) and
 returns the best. The whole state (weights, both optimisers, baseline, RNGs, history) round-trips through
 `state_dict()` so a search resumes exactly where its checkpoint left it.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import math
 from collections.abc import Callable
 from dataclasses import field
 from typing import Any, Literal
@@ -49,8 +50,12 @@ class SearchConfig(ConfigBase):
     # How children are ranked (derive, best-so-far, best trial). The validation loss: on AS1 its Kendall tau with
     # stand-alone accuracy was 0.79 (p 0.003) after 40 shared-weight epochs against 0.42 for the validation
     # accuracy, whose few distinct values on a small split tie (benchmarks/results/search_rank.md).
-    # The controller's reward stays the minibatch accuracy, as in ENAS.
     rank_by: Literal["val_loss", "val_acc"] = "val_loss"
+    # The controller's reward for a child on a validation minibatch: its accuracy, as in ENAS ("val_acc"), or
+    # its likelihood exp(-cross-entropy), the geometric mean probability of the true class ("val_likelihood"):
+    # the same [0, 1] range and baseline, but it separates children whose accuracies tie, and follows the
+    # loss that ranks children better (see rank_by).
+    reward: Literal["val_acc", "val_likelihood"] = "val_acc"
     workers: int = 0
     cpus_per_worker: float = 0.5
     gpus_per_worker: float = 0.0
@@ -141,14 +146,15 @@ class EnasSearch:
         return {"train_loss": float(np.mean(losses)), "train_acc": float(np.mean(accs))}
 
     def train_controller(self) -> dict[str, float]:
-        """REINFORCE steps; rewards are shared-weight accuracies on validation minibatches."""
+        """REINFORCE steps; rewards are shared-weight accuracies (or likelihoods) on validation minibatches."""
         c = self.config
         stats = []
         for _ in range(c.controller_steps):
             samples = [self.controller.sample() for _ in range(c.controller_batch)]
             n = min(c.batch_size * 2, len(self.val_y))
             idx = self.rng.choice(len(self.val_y), size=n, replace=False)
-            rewards = [acc for acc, _ in self.executor.score([(g, idx) for g, _, _ in samples])]
+            scores = self.executor.score([(g, idx) for g, _, _ in samples])
+            rewards = [self.reward(acc, loss) for acc, loss in scores]
             stats.append(self.reinforce.step([s[1] for s in samples], [s[2] for s in samples], rewards))
         return {
             "reward": float(np.mean([s["reward"] for s in stats])),
@@ -161,6 +167,10 @@ class EnasSearch:
         """(accuracy, loss) of each child on the whole validation split, with the shared weights."""
         idx = np.arange(len(self.val_y))
         return self.executor.score([(g, idx) for g in genotypes])
+
+    def reward(self, acc: float, loss: float) -> float:
+        """The controller's reward for a child's (accuracy, mean cross-entropy), by `reward`."""
+        return acc if self.config.reward == "val_acc" else math.exp(-loss)
 
     def rank_key(self, acc: float, loss: float) -> float:
         """Higher is better, by `rank_by`."""
