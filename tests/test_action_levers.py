@@ -227,3 +227,32 @@ def test_cli_space_choices_are_the_pose_spaces():
         hint = typing.get_type_hints(command)["space"]  # Optional[Literal[...]]
         literal = next(a for a in typing.get_args(hint) if a is not type(None))
         assert set(typing.get_args(literal)) == set(POSE_SPACES), command.__name__
+
+
+def test_cli_encoding_choices_are_the_encodings():
+    # --encoding is a typed literal on search and train; it must not drift from spmf.ENCODINGS
+    import typing
+
+    from posenas.cli.search import search
+    from posenas.cli.train import train
+    from posenas.platform.encoding.spmf import ENCODINGS
+
+    for command in (search, train):
+        hint = typing.get_type_hints(command)["encoding"]
+        if typing.get_origin(hint) is not typing.Literal:  # train's is Optional[Literal[...]]
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        assert set(typing.get_args(hint)) == set(ENCODINGS), command.__name__
+
+
+def test_a_genotype_trains_on_the_images_it_was_searched_on():
+    from posenas.search.data import DEFAULT_DATASET_SPACE, searched_images
+
+    meta = {"data_spec": {"poses": "dataset", "space": "body", "encoding": {"encoding": "joints", "size": 24}}}
+    assert searched_images(meta, "dataset", None, None) == ("body", {"encoding": "joints", "size": 24})
+    # options given win, field by field: the search's size stays with another encoding
+    assert searched_images(meta, "dataset", "native", "spmf") == ("native", {"encoding": "spmf", "size": 24})
+    # lifted poses train in canonical whatever the search used; a genotype without a record gets the defaults
+    assert searched_images(meta, "lifted", None, None)[0] == "canonical"
+    assert searched_images({}, "dataset", None, None) == (DEFAULT_DATASET_SPACE, {})
+    with pytest.raises(PosenasError, match="canonical"):
+        searched_images({}, "lifted", "native", None)

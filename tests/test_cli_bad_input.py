@@ -94,6 +94,8 @@ CASES = [
     ("search-format", "search --dataset DIR --format bogus", ["--format", "bogus", "msr_action3d"]),
     ("search-dataset-missing", "search --dataset MISSING", ["--dataset", "does not exist"]),
     ("search-space", "search --dataset DIR --space bogus", ["--space", "bogus"]),
+    ("search-encoding", "search --dataset DIR --encoding bogus", ["--encoding", "bogus"]),
+    ("train-encoding", "train --genotype GENOTYPE --dataset DIR --encoding bogus", ["--encoding", "bogus"]),
     ("search-space-lifted", "search --dataset DIR --poses lifted --space native", ["--space native", "canonical"]),
     ("train-space-lifted", "train --genotype GENOTYPE --dataset DIR --poses lifted --space canonical_traj",
      ["--space canonical_traj", "canonical"]),

@@ -80,3 +80,28 @@ def test_cli_defaults_are_the_benchmark_budget():
     s, t = inspect.signature(search).parameters, inspect.signature(train).parameters
     assert s["epochs"].default.default == SearchConfig().epochs
     assert s["train_epochs"].default.default == t["epochs"].default.default == ClassifierTrainConfig().epochs
+
+
+def test_train_uses_the_images_the_genotype_was_searched_on(tmp_path: Path, monkeypatch):
+    """`posenas train` rebuilds the search's space and encoding from the genotype's record, unless told."""
+    import posenas.search.data as data
+    from posenas.cli import main
+    from posenas.platform.classification.genotype import random_genotype, save_genotype
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_load_splits(spec):  # stop before any data is read: only the spec is under test
+        seen.append(spec)
+        raise Stop
+
+    monkeypatch.setattr(data, "load_splits", fake_load_splits)
+    path = save_genotype(random_genotype(3, np.random.default_rng(0)), tmp_path / "g.json", meta={
+        "data_spec": {"poses": "dataset", "space": "body", "encoding": {"encoding": "joints"}}})
+    (tmp_path / "d").mkdir()
+    for extra in ([], ["--encoding", "spmf", "--space", "native"]):
+        with pytest.raises(Stop):
+            main(["train", "--genotype", str(path), "--dataset", str(tmp_path / "d"), *extra])
+    assert [(s.space, s.encoding["encoding"]) for s in seen] == [("body", "joints"), ("native", "spmf")]

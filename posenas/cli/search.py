@@ -20,6 +20,8 @@ SPACE_HELP = ("Pose space of the action images: canonical (body frame, per-frame
               "body (the dataset's own joints, body-centred, unit torso, turned about the vertical to face +z), "
               "body3d (the same, fully rotated to the body frame like canonical_traj). "
               "Default: canonical for --poses lifted, else posenas.search.data.DEFAULT_DATASET_SPACE.")
+ENCODING_HELP = ("Action image: enhanced_spmf (joint-pair distances and orientations of pose and motion, then "
+                 "CLAHE: the paper's), spmf (the same without CLAHE), joints (joint coordinates x frames as RGB).")
 ENDPOINT_HELP = "S3-compatible store for an s3:// storage path (MinIO, Ceph, ...): http(s)://host:port."
 
 
@@ -57,6 +59,7 @@ def search(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
     space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(None, "--space", help=SPACE_HELP),
+    encoding: Literal["enhanced_spmf", "spmf", "joints"] = typer.Option("enhanced_spmf", "--encoding", help=ENCODING_HELP),
 ) -> None:
     """Run an ENAS search hosted on Ray Tune; writes the genotype JSON and a report (PNG plots)."""
     from posenas.search import api
@@ -72,7 +75,8 @@ def search(
     validate_search(sc, method, hpo_samples)
     common = dict(format=format, protocol=protocol, search_config=sc, storage_path=storage_path, name=name,
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
-                  storage_endpoint=storage_endpoint, space=space, poses=poses)
+                  storage_endpoint=storage_endpoint, space=space, poses=poses,
+                  encoding={"encoding": encoding})
     if final_seeds > 0:
         result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds,
                                       train_on_val=train_on_val, **common)

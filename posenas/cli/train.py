@@ -12,7 +12,7 @@ from typing import Literal, Optional
 import typer
 
 from posenas.cli import _checks
-from posenas.cli.search import ENDPOINT_HELP, SPACE_HELP, STORAGE_HELP
+from posenas.cli.search import ENCODING_HELP, ENDPOINT_HELP, SPACE_HELP, STORAGE_HELP
 
 
 def train(
@@ -44,19 +44,25 @@ def train(
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
     lifter: Optional[Path] = typer.Option(None, "--lifter", exists=True, dir_okay=False,
                                           help="Lifter checkpoint for --poses lifted (default: the shipped one)."),
-    space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(None, "--space", help=SPACE_HELP),
+    space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(
+        None, "--space", help=SPACE_HELP + " Given a genotype from `posenas search`: the search's space by default."),
+    encoding: Optional[Literal["enhanced_spmf", "spmf", "joints"]] = typer.Option(
+        None, "--encoding", help=ENCODING_HELP + " Default: the images the genotype was searched on (enhanced_spmf "
+                                                 "if its JSON does not say)."),
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api
-    from posenas.search.data import DataSpec, default_space, load_splits
+    from posenas.search.data import DataSpec, default_space, load_splits, searched_images
     from posenas.platform.classification.genotype import load_genotype
     from posenas.platform.classification.cellnet import NetConfig
 
     if train_on_val and val_fraction is not None:
         raise typer.BadParameter("--val-fraction needs --select-on-val (the default trains on train+val, "
                                  "nothing is held out)", param_hint="'--val-fraction'")
-    space = default_space(poses, space)  # before any file is read
-    g, meta = load_genotype(genotype)
+    default_space(poses, space)  # an option lifted poses cannot take fails before any file is read
+    g, meta = load_genotype(genotype)  # a small JSON: read before the dataset, so its errors come first
+    space, encoding_fields = searched_images(meta, poses, space, encoding)
+    typer.echo(f"images: space {space}, encoding {encoding_fields.get('encoding', 'enhanced_spmf')}")
     net_meta = meta.get("search_config", {}).get("net", {}) if isinstance(meta.get("search_config"), dict) else {}
     net = NetConfig(**{**net_meta, "num_nodes": g.num_nodes})
     if channels is not None:
@@ -66,7 +72,7 @@ def train(
     held_out = 0.0 if train_on_val else val_fraction  # None: DataSpec's default share
     spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train,
                     **({} if held_out is None else {"val_fraction": held_out}),
-                    poses=poses, lifter=None if lifter is None else str(lifter.resolve()), space=space)
+                    encoding=encoding_fields, poses=poses, lifter=None if lifter is None else str(lifter.resolve()), space=space)
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
                                  storage_endpoint=storage_endpoint)

@@ -33,6 +33,23 @@ def default_space(poses: str, space: str | None) -> str:
     return space or DEFAULT_DATASET_SPACE
 
 
+def searched_images(meta: dict[str, Any], poses: str, space: str | None,
+                    encoding: str | None) -> tuple[str, dict[str, Any]]:
+    """(space, encoding fields) to train a found genotype on: the options given, else the search's own.
+
+    A genotype from `posenas search` records the images it was searched on (`meta["data_spec"]`); training it on
+    other images by default would silently measure a different thing. The search's space is kept only for the
+    same kind of poses (lifted poses always train in `canonical`).
+    """
+    spec = meta.get("data_spec") if isinstance(meta.get("data_spec"), dict) else {}
+    if space is None and spec.get("poses", "dataset") == poses:
+        space = spec.get("space")
+    fields = dict(spec.get("encoding") or {})
+    if encoding is not None:
+        fields["encoding"] = encoding
+    return default_space(poses, space), fields
+
+
 @config_dataclass
 class DataSpec(ConfigBase):
     """How to build the images: enough to rebuild the exact same split later (eval, resume)."""
