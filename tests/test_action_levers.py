@@ -215,33 +215,34 @@ def test_pair_order_follows_the_space_layout_in_splits_and_the_pipeline_encoder(
                               encode_sequence(joints, config=chain, layout="msr20" if space == "native" else "h36m17"))
 
 
-def test_cli_space_choices_are_the_pose_spaces():
-    # the CLI's --space lists are typed literals; they must not drift from pose_space.POSE_SPACES
+def _literal_choices(command, option: str) -> set:
+    """The values a CLI option's Literal (or Optional[Literal]) type hint allows."""
     import typing
 
+    hint = typing.get_type_hints(command)[option]
+    if typing.get_origin(hint) is not typing.Literal:  # Optional[Literal[...]]
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return set(typing.get_args(hint))
+
+
+def test_cli_space_choices_are_the_pose_spaces():
+    # the CLI's --space lists are typed literals; they must not drift from pose_space.POSE_SPACES
     from posenas.cli.search import search
     from posenas.cli.train import train
     from posenas.platform.encoding.pose_space import POSE_SPACES
 
     for command in (search, train):
-        hint = typing.get_type_hints(command)["space"]  # Optional[Literal[...]]
-        literal = next(a for a in typing.get_args(hint) if a is not type(None))
-        assert set(typing.get_args(literal)) == set(POSE_SPACES), command.__name__
+        assert _literal_choices(command, "space") == set(POSE_SPACES), command.__name__
 
 
 def test_cli_encoding_choices_are_the_encodings():
     # --encoding is a typed literal on search and train; it must not drift from spmf.ENCODINGS
-    import typing
-
     from posenas.cli.search import search
     from posenas.cli.train import train
     from posenas.platform.encoding.spmf import ENCODINGS
 
     for command in (search, train):
-        hint = typing.get_type_hints(command)["encoding"]
-        if typing.get_origin(hint) is not typing.Literal:  # train's is Optional[Literal[...]]
-            hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        assert set(typing.get_args(hint)) == set(ENCODINGS), command.__name__
+        assert _literal_choices(command, "encoding") == set(ENCODINGS), command.__name__
 
 
 def test_a_genotype_trains_on_the_images_it_was_searched_on():

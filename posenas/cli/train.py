@@ -55,6 +55,7 @@ def train(
     from posenas.search.data import DataSpec, default_space, load_splits, searched_images
     from posenas.platform.classification.genotype import load_genotype
     from posenas.platform.classification.cellnet import NetConfig
+    from posenas.platform.encoding.spmf import EncodingConfig
 
     if train_on_val and val_fraction is not None:
         raise typer.BadParameter("--val-fraction needs --select-on-val (the default trains on train+val, "
@@ -62,7 +63,7 @@ def train(
     default_space(poses, space)  # an option lifted poses cannot take fails before any file is read
     g, meta = load_genotype(genotype)  # a small JSON: read before the dataset, so its errors come first
     space, encoding_fields = searched_images(meta, poses, space, encoding)
-    typer.echo(f"images: space {space}, encoding {encoding_fields.get('encoding', 'enhanced_spmf')}")
+    typer.echo(f"images: space {space}, encoding {EncodingConfig.from_dict(encoding_fields).encoding}")
     net_meta = meta.get("search_config", {}).get("net", {}) if isinstance(meta.get("search_config"), dict) else {}
     net = NetConfig(**{**net_meta, "num_nodes": g.num_nodes})
     if channels is not None:
