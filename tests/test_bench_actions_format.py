@@ -81,6 +81,20 @@ def test_joint_coordinate_images_count_as_image_rows(bench):
     assert bench.parser().parse_args(["--search-encoding", "joints"]).search_encoding == "joints"
 
 
+def test_verdicts_compare_searches_with_the_densenet_on_their_own_images(bench):
+    """Searches on the joint image get their own line, against the DenseNet on the joint image."""
+    tv = " (train+val)"
+    results = {"MSR Action3D cross_subject": {
+        "ENAS cell net / enhanced_spmf" + tv: {"test_acc": 0.82}, "DenseNet / enhanced_spmf" + tv: {"test_acc": 0.79},
+        "ENAS cell net / joints" + tv: {"test_acc": 0.87}, "random search cell net / joints" + tv: {"test_acc": 0.88},
+        "DenseNet / joints" + tv: {"test_acc": 0.85}, "ST-GCN / joints" + tv: {"test_acc": 0.884}}}
+    spmf, joints = [ln for ln in bench._verdicts(results) if ln.startswith("| MSR")]
+    assert spmf.startswith("| MSR Action3D cross_subject (train+val) | ST-GCN / joints (train+val) (88.4) | 82.0 |")
+    assert spmf.endswith("| - | yes (+3.0) | no (-0.4) |")
+    assert joints.startswith("| MSR Action3D cross_subject (train+val) [joints images] | ST-GCN / joints (train+val) (88.4) | 87.0 |")
+    assert joints.endswith("| no (-1.0) | yes (+2.0) | no (-0.4) |")
+
+
 def test_header_names_both_kinds_of_final_training_when_merged(bench):
     only_tv = bench._fit_text(["ENAS cell net / enhanced_spmf (train+val)"])
     assert "(train+val), the default" in only_tv and "--select-on-val" not in only_tv
