@@ -31,11 +31,11 @@ def shared_data_root() -> Path:
 # explicitly (Ray, Arrow's S3 SDK), runs the atexit handlers (pytest's own lock-file removal among them),
 # then leaves with pytest's exit status, skipping module teardown and C++ static destructors.
 # POSENAS_TEST_FULL_TEARDOWN=1 keeps the normal teardown, with faulthandler on, to chase such a crash.
-_SESSION: list[pytest.Session] = []
+_SESSION = pytest.StashKey[pytest.Session]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    _SESSION.append(session)
+    session.config.stash[_SESSION] = session
 
 
 @pytest.hookimpl(trylast=True)
@@ -44,7 +44,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import gc
     import sys
 
-    if not _SESSION or _SESSION[0].config is not config:
+    session = config.stash.get(_SESSION, None)
+    if session is None:  # no session ran (e.g. --help)
         return
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
@@ -62,7 +63,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(int(_SESSION[0].exitstatus))
+    os._exit(int(session.exitstatus))
 
 
 @pytest.fixture(scope="session")
