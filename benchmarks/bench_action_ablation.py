@@ -68,6 +68,15 @@ LEVERS: dict[str, tuple[str, dict]] = {
     # the image counterpart of the TCN on joints, which beats every pair image so far.
     "native_joints_image": ("native + joint-coordinate image (20 joint rows x frames, x/y/z as R/G/B) instead of pairs",
                             {"space": "native", "encoding": "joints"}),
+    # The joint image's own options (EncodingConfig.joint_*), measured against native_joints_image: the issue's
+    # "metric, isotropic units" (per-axis min-max stretches MSR's narrow depth range to full contrast), a row
+    # order in which neighbouring rows are always joined by a bone, and velocity rows as Enhanced-SPMF's motion.
+    "native_joints_iso": ("native joint image + one scale for x, y and z (the widest axis's span) instead of per axis",
+                          {"space": "native", "encoding": "joints", "joint_scale": "isotropic"}),
+    "native_joints_tree": ("native joint image + rows along the tree walk (39 rows, neighbours joined by a bone)",
+                           {"space": "native", "encoding": "joints", "joint_rows": "tree"}),
+    "native_joints_motion": ("native joint image + velocity rows (central differences) under the position rows",
+                             {"space": "native", "encoding": "joints", "joint_motion": True}),
     # the training budget and the network's size, with the input fixed: is the DenseNet the limit?
     "native_epochs60": ("native + 60 epochs instead of 30 (cosine over 60)", {"space": "native", "epochs": 60}),
     "native_wide": ("native + DenseNet twice as wide (growth 24, 48 initial features; 3.9x the weights)",
@@ -93,19 +102,24 @@ LEVERS: dict[str, tuple[str, dict]] = {
                {"space": "body3d"}),
 }
 # the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
-REFERENCE = {n: "native" for n in LEVERS if n.startswith("native_")} | {"body": "native", "body3d": "native"}
+REFERENCE = ({n: "native" for n in LEVERS if n.startswith("native_")} | {"body": "native", "body3d": "native"}
+             | {n: "native_joints_image" for n in LEVERS if n.startswith("native_joints_") and n != "native_joints_image"})
 COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval",
               "native_mirror", "native_speed_noise", "native_frames16", "native_size48", "native_copies8",
               "native_chain")  # one pair order only: chain, parts and within_parts exclude each other
 # Levers added after the combined row of speed_noise + copies8 was run (rotation range, CLAHE mode, SPMF) are
 # not combinable: that row's lever set was fixed before they were measured.
+# The joint image's levers have their own combined row ("--combine-joints"), fixed before any of them ran:
+# every one whose mean val beats native_joints_image's.
+JOINT_COMBINABLE = ("native_joints_iso", "native_joints_tree", "native_joints_motion")
 
 
 def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
     r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
          "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf", "motion_stride": 1,
-         "epochs": None, "densenet": {}, "train": {}}  # epochs None: --epochs; train: ClassifierTrainConfig fields
+         "epochs": None, "densenet": {}, "train": {},
+         "joint_scale": "per_axis", "joint_rows": "index", "joint_motion": False}  # epochs None: --epochs; train: ClassifierTrainConfig fields
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r
@@ -128,7 +142,8 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
     from posenas.platform.encoding.spmf import EncodingConfig
 
     aug = AugmentConfig(**rec["aug"])
-    enc = EncodingConfig(**{k: rec[k] for k in ("encoding", "size", "frames", "pair_order", "clahe_mode", "motion_stride")})
+    enc = EncodingConfig(**{k: rec[k] for k in ("encoding", "size", "frames", "pair_order", "clahe_mode", "motion_stride",
+                                                "joint_scale", "joint_rows", "joint_motion")})
     common = dict(augment_config=aug, cache_dir=cache_dir, space=rec["space"], seed=args.data_seed, val_fraction=0.2)
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=rec["augment"], **common)
     _, val_tta, test_tta = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=args.tta, **common)
@@ -242,21 +257,26 @@ def main(argv=None) -> int:
             _log(f"{label}: {name}")
             rows[name] = run_row(dataset, args.protocol, recipe(LEVERS[name][1]), args, Path(tmp))
             save()
-        if not args.no_combined and "combined" not in rows:
-            # levers of one family only: on the native space when any was asked for, else on the baseline's
-            native = any(n.startswith("native_") for n in names)
+        def beat(n: str) -> bool:
+            ref = REFERENCE.get(n, "baseline")
+            return (ref in rows and stat(rows[n], "val") is not None
+                    and stat(rows[n], "val")[0] > stat(rows[ref], "val")[0])
 
-            def beat(n: str) -> bool:
-                ref = REFERENCE.get(n, "baseline")
-                return (ref in rows and stat(rows[n], "val") is not None
-                        and stat(rows[n], "val")[0] > stat(rows[ref], "val")[0])
-
-            won = [n for n in names if n in COMBINABLE and n.startswith("native_") == native and beat(n)]
+        # levers of one family only: on the native space when any was asked for, else on the baseline's; the
+        # joint image's levers on their own reference
+        native = any(n.startswith("native_") for n in names)
+        families = {"combined": ([n for n in names if n in COMBINABLE and n.startswith("native_") == native],
+                                 "native" if native else "baseline"),
+                    "combined_joints": ([n for n in names if n in JOINT_COMBINABLE], "native_joints_image")}
+        for row_name, (candidates, ref) in families.items():
+            if args.no_combined or row_name in rows:
+                continue
+            won = [n for n in candidates if n in rows and beat(n)]
             if len(won) >= 2:
-                _log(f"{label}: combined {won}")
-                rows["combined"] = run_row(dataset, args.protocol, recipe(combine(won)), args, Path(tmp))
-                rows["combined"]["reference"] = "native" if native else "baseline"
-                rows["combined"]["what"] = "levers whose mean val beat their reference row's: " + ", ".join(won)
+                _log(f"{label}: {row_name} {won}")
+                rows[row_name] = run_row(dataset, args.protocol, recipe(combine(won)), args, Path(tmp))
+                rows[row_name]["reference"] = ref
+                rows[row_name]["what"] = "levers whose mean val beat their reference row's: " + ", ".join(won)
                 save()
     text = render(rows, args, (time.time() - started) / 60, label)
     print(text)

@@ -247,6 +247,13 @@ def parser() -> argparse.ArgumentParser:
 
     ap.add_argument("--search-encoding", default="enhanced_spmf", choices=list(ENCODINGS),
                     help="the images the searched rows search and train on")
+    from posenas.platform.encoding.spmf import JOINT_ROWS, JOINT_SCALES
+
+    # the joint image's options (EncodingConfig.joint_*, as `posenas search --joint-*`): every joint-image row gets
+    # them, and its image is named after them ("joints+isotropic+tree+motion"), so verdicts compare like with like
+    ap.add_argument("--joint-scale", default="per_axis", choices=list(JOINT_SCALES), help="joint-image rows: axis scaling")
+    ap.add_argument("--joint-rows", default="index", choices=list(JOINT_ROWS), help="joint-image rows: row order")
+    ap.add_argument("--joint-motion", action="store_true", help="joint-image rows: add velocity rows")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "actions.md")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--cache-dir", type=Path, default=None, help="action-image cache (default: a temp dir)")
@@ -266,10 +273,38 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    from posenas.platform.classification.train import ClassifierTrainConfig
+def image_config(encoding: str, args):
+    """The EncodingConfig of a row on `encoding` images (the joint options go to the joint image only)."""
     from posenas.platform.encoding.spmf import EncodingConfig
+
+    joint = _joint_options(args) if encoding == "joints" else {}
+    return EncodingConfig(encoding=encoding, size=args.size, **joint)
+
+
+def _joint_options(args) -> dict:
+    """The joint-image options given (non-default ones only, so that the rows of earlier runs keep their names)."""
+    from posenas.platform.encoding.spmf import EncodingConfig
+
+    default = EncodingConfig(encoding="joints")
+    given = {k: getattr(args, k, getattr(default, k)) for k in ("joint_scale", "joint_rows", "joint_motion")}
+    return {k: v for k, v in given.items() if v != getattr(default, k)}
+
+
+def image_name(enc) -> str:
+    """A row's image: the encoding, and for the joint image its non-default options ("joints+isotropic+motion")."""
+    from posenas.platform.encoding.spmf import EncodingConfig
+
+    default = EncodingConfig(encoding="joints")
+    parts = [enc.encoding] + [("motion" if k == "joint_motion" else str(getattr(enc, k)))
+                              for k in ("joint_scale", "joint_rows", "joint_motion")
+                              if enc.encoding == "joints" and getattr(enc, k) != getattr(default, k)]
+    return "+".join(parts)
+
+
+def main(argv=None) -> int:
+    ap = parser()
+    args = ap.parse_args(argv)
+    from posenas.platform.classification.train import ClassifierTrainConfig
     from posenas.search.enas import SearchConfig
 
     from posenas.search.data import DEFAULT_DATASET_SPACE
@@ -282,6 +317,13 @@ def main(argv=None) -> int:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment, args.seeds = min(args.augment, 1), 1
 
+    encodings = [e for e in args.encodings.split(",") if e]
+    joint_rows_asked = (not args.no_baselines and "joints" in encodings) or (
+        not args.no_search and args.search_encoding == "joints")
+    if _joint_options(args) and not joint_rows_asked:  # before any data loads: they would change nothing
+        ap.error("--joint-scale/--joint-rows/--joint-motion: no joint-image row runs (give --encodings joints or "
+                 "--search-encoding joints)")
+
     tc = ClassifierTrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
                                num_threads=args.threads)
     tmp = tempfile.TemporaryDirectory(prefix="bench_actions_")
@@ -289,7 +331,6 @@ def main(argv=None) -> int:
     storage = Path(tmp.name) / "search"
     started = time.time()
     entries = load_benchmark_datasets(args.data, [p for p in args.protocols.split(",") if p], not args.no_utkinect)
-    encodings = [e for e in args.encodings.split(",") if e]
     search_protocols = set() if args.no_search else set(args.search_protocols.split(","))
 
     def searched(fmt: str, protocol: str) -> bool:
@@ -312,11 +353,12 @@ def main(argv=None) -> int:
     for label, ds, protocol, path, fmt in entries:
         row = results.setdefault(label, {})
         for enc_name in ([] if args.no_baselines else encodings):
-            key = f"DenseNet / {enc_name}{_fit_tag(args)}"
+            enc = image_config(enc_name, args)
+            key = f"DenseNet / {image_name(enc)}{_fit_tag(args)}"
             if key in row:
                 continue
             _log(f"{label}: {key}")
-            row[key] = run_image_model(ds, protocol, EncodingConfig(encoding=enc_name, size=args.size), args, tc,
+            row[key] = run_image_model(ds, protocol, enc, args, tc,
                                        cache_dir)
             _log(f"  test {row[key]['test_acc']:.3f} val {row[key]['val_acc']} ({row[key]['seconds']:.0f} s)")
             save()
@@ -330,8 +372,8 @@ def main(argv=None) -> int:
             save()
         if searched(fmt, protocol):
             for method in [m for m in args.methods.split(",") if m]:
-                enc = EncodingConfig(encoding=args.search_encoding, size=args.size)
-                key = f"{_search_name(method, args)} cell net / {enc.encoding}{_fit_tag(args)}"
+                enc = image_config(args.search_encoding, args)
+                key = f"{_search_name(method, args)} cell net / {image_name(enc)}{_fit_tag(args)}"
                 prev = row.get(key, {})
                 done = prev.get("partial_runs", prev.get("runs", []))[:args.search_runs]
                 if "error" not in prev and len(done) >= args.search_runs:
@@ -452,6 +494,7 @@ def _settings(args) -> dict:
         out["reward"] = reward
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise
         out["search_encoding"] = args.search_encoding
+    out.update(_joint_options(args))  # likewise
     return out
 
 

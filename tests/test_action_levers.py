@@ -251,9 +251,34 @@ def test_a_genotype_trains_on_the_images_it_was_searched_on():
     meta = {"data_spec": {"poses": "dataset", "space": "body", "encoding": {"encoding": "joints", "size": 24}}}
     assert searched_images(meta, "dataset", None, None) == ("body", {"encoding": "joints", "size": 24})
     # options given win, field by field: the search's size stays with another encoding
-    assert searched_images(meta, "dataset", "native", "spmf") == ("native", {"encoding": "spmf", "size": 24})
+    assert searched_images(meta, "dataset", "native", {"encoding": "spmf"}) == ("native", {"encoding": "spmf", "size": 24})
     # lifted poses train in canonical whatever the search used; a genotype without a record gets the defaults
     assert searched_images(meta, "lifted", None, None)[0] == "canonical"
     assert searched_images({}, "dataset", None, None) == (DEFAULT_DATASET_SPACE, {})
     with pytest.raises(PosenasError, match="canonical"):
         searched_images({}, "lifted", "native", None)
+
+
+def test_joint_image_options_follow_the_search_and_leave_with_the_joint_image():
+    from posenas.errors import ConfigError
+    from posenas.search.data import image_options, searched_images
+
+    meta = {"data_spec": {"space": "native", "encoding": {"encoding": "joints", "joint_rows": "tree"}}}
+    assert searched_images(meta, "dataset", None, image_options()) == ("native", {"encoding": "joints", "joint_rows": "tree"})
+    assert searched_images(meta, "dataset", None, image_options(joint_scale="isotropic"))[1] == {
+        "encoding": "joints", "joint_rows": "tree", "joint_scale": "isotropic"}
+    # a pair image has no joint rows: the search's joint-image fields are dropped, not passed on to fail
+    assert searched_images(meta, "dataset", None, image_options("spmf"))[1] == {"encoding": "spmf"}
+    assert image_options(None, joint_motion=False) == {"joint_motion": False}  # given, even when false
+    with pytest.raises(ConfigError, match="--joint-rows applies to --encoding joints only"):
+        image_options("enhanced_spmf", joint_rows="tree")
+
+
+def test_cli_joint_image_choices_are_the_configs():
+    from posenas.cli.search import search
+    from posenas.cli.train import train
+    from posenas.platform.encoding.spmf import JOINT_ROWS, JOINT_SCALES
+
+    for command in (search, train):
+        assert _literal_choices(command, "joint_scale") == set(JOINT_SCALES), command.__name__
+        assert _literal_choices(command, "joint_rows") == set(JOINT_ROWS), command.__name__

@@ -10,16 +10,34 @@ def abl(load_benchmark):
     return load_benchmark("bench_action_ablation")
 
 
-def test_native_levers_change_only_their_own_keys(abl):
-    native = abl.recipe(abl.LEVERS["native"][1])
+def test_levers_change_only_their_own_keys_against_their_reference(abl):
+    checked = set()
     for name, (_, overrides) in abl.LEVERS.items():
-        if abl.REFERENCE.get(name) != "native":
+        ref_name = abl.REFERENCE.get(name)
+        if ref_name not in ("native", "native_joints_image"):
             continue
-        rec = abl.recipe(overrides)
-        changed = {k for k in rec if rec[k] != native[k]}
-        own = set(overrides) - ({"space"} if overrides.get("space") == "native" else set())
+        ref_overrides = abl.LEVERS[ref_name][1]
+        ref, rec = abl.recipe(ref_overrides), abl.recipe(overrides)
+        changed = {k for k in rec if rec[k] != ref[k]}
+        own = {k for k in overrides if ref_overrides.get(k) != overrides[k]}  # the reference's own keys aside
         assert changed <= own, (name, changed)
-        assert changed, f"{name} is the native recipe itself"
+        assert changed, f"{name} is the {ref_name} recipe itself"
+        checked.add(ref_name)
+    assert checked == {"native", "native_joints_image"}
+
+
+def test_joint_image_levers_reach_the_encoding_and_combine_on_their_own(abl):
+    from posenas.platform.encoding.spmf import EncodingConfig
+
+    keys = ("encoding", "joint_scale", "joint_rows", "joint_motion")
+    for name in abl.JOINT_COMBINABLE:
+        assert abl.REFERENCE[name] == "native_joints_image"
+        rec = abl.recipe(abl.LEVERS[name][1])
+        EncodingConfig(**{k: rec[k] for k in keys})  # a valid config for the joint image
+    both = abl.recipe(abl.combine(list(abl.JOINT_COMBINABLE)))
+    assert (both["encoding"], both["joint_scale"], both["joint_rows"], both["joint_motion"]) == (
+        "joints", "isotropic", "tree", True)
+    assert not set(abl.JOINT_COMBINABLE) & set(abl.COMBINABLE)  # never mixed into the pair-image combination
 
 
 def test_budget_and_network_levers(abl):

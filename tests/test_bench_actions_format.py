@@ -100,3 +100,33 @@ def test_header_names_both_kinds_of_final_training_when_merged(bench):
     assert "(train+val), the default" in only_tv and "--select-on-val" not in only_tv
     both = bench._fit_text(["ENAS cell net / enhanced_spmf (train+val)", "TCN / joints"])
     assert "(train+val), the default" in both and "--select-on-val" in both
+
+
+def test_joint_image_options_name_the_rows_and_reach_their_configs(bench):
+    """--joint-* change the joint-image rows only, name their image, and enter the resume settings only when given."""
+    plain = bench.parser().parse_args([])
+    opts = bench.parser().parse_args(["--search-encoding", "joints", "--joint-scale", "isotropic", "--joint-rows",
+                                      "tree", "--joint-motion"])
+    assert bench.image_name(bench.image_config("joints", plain)) == "joints"  # earlier runs' rows keep their names
+    enc = bench.image_config("joints", opts)
+    assert (enc.joint_scale, enc.joint_rows, enc.joint_motion) == ("isotropic", "tree", True)
+    assert bench.image_name(enc) == "joints+isotropic+tree+motion"
+    spmf = bench.image_config("enhanced_spmf", opts)  # a pair image takes none of them
+    assert bench.image_name(spmf) == "enhanced_spmf" and spmf.joint_rows == "index"
+    for args in (plain, opts):
+        args.space, args.epochs, args.search_epochs = "native", 30, 8
+    assert not {"joint_scale", "joint_rows", "joint_motion"} & set(bench._settings(plain))
+    assert bench._settings(opts)["joint_rows"] == "tree" and bench._settings(opts)["joint_motion"] is True
+    # the verdicts put a search on these images beside the DenseNet on the same images
+    tv = " (train+val)"
+    results = {"MSR Action3D cross_subject": {
+        "ENAS cell net / joints+tree" + tv: {"test_acc": 0.88}, "DenseNet / joints+tree" + tv: {"test_acc": 0.85},
+        "DenseNet / joints" + tv: {"test_acc": 0.90}}}
+    [line] = [ln for ln in bench._verdicts(results) if ln.startswith("| MSR")]
+    assert "[joints+tree images]" in line and "| yes (+3.0) |" in line
+
+
+def test_joint_image_options_without_a_joint_image_row_fail_before_any_data(bench, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--joint-rows", "tree", "--data", "/nonexistent"])
+    assert exit_info.value.code == 2 and "--joint-rows" in capsys.readouterr().err

@@ -99,9 +99,34 @@ def test_train_uses_the_images_the_genotype_was_searched_on(tmp_path: Path, monk
 
     monkeypatch.setattr(data, "load_splits", fake_load_splits)
     path = save_genotype(random_genotype(3, np.random.default_rng(0)), tmp_path / "g.json", meta={
-        "data_spec": {"poses": "dataset", "space": "body", "encoding": {"encoding": "joints"}}})
+        "data_spec": {"poses": "dataset", "space": "body", "encoding": {"encoding": "joints", "joint_rows": "tree"}}})
     (tmp_path / "d").mkdir()
-    for extra in ([], ["--encoding", "spmf", "--space", "native"]):
+    for extra in ([], ["--encoding", "spmf", "--space", "native"], ["--joint-motion"]):
         with pytest.raises(Stop):
             main(["train", "--genotype", str(path), "--dataset", str(tmp_path / "d"), *extra])
-    assert [(s.space, s.encoding["encoding"]) for s in seen] == [("body", "joints"), ("native", "spmf")]
+    assert [(s.space, s.encoding) for s in seen] == [
+        ("body", {"encoding": "joints", "joint_rows": "tree"}), ("native", {"encoding": "spmf"}),
+        ("body", {"encoding": "joints", "joint_rows": "tree", "joint_motion": True})]
+
+
+def test_search_passes_the_joint_image_options_to_the_data(tmp_path: Path, monkeypatch):
+    """`posenas search --encoding joints --joint-*` searches on exactly those images (recorded in data_spec)."""
+    import posenas.search.api as api
+    from posenas.cli import main
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_search_only(dataset, **kwargs):
+        seen.append(kwargs["encoding"])
+        raise Stop
+
+    monkeypatch.setattr(api, "search_only", fake_search_only)
+    (tmp_path / "d").mkdir()
+    for extra in ([], ["--encoding", "joints", "--joint-rows", "tree", "--joint-scale", "isotropic", "--no-joint-motion"]):
+        with pytest.raises(Stop):
+            main(["search", "--dataset", str(tmp_path / "d"), "-o", str(tmp_path / "out"), *extra])
+    assert seen == [{"encoding": "enhanced_spmf"},
+                    {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": False}]

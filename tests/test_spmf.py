@@ -234,3 +234,67 @@ def test_pair_order_needs_a_matching_layout():
 
     with pytest.raises(ConfigError, match="pair_order"):
         EncodingConfig(pair_order="zigzag")
+
+
+# --- joint-coordinate image options (EncodingConfig.joint_*) ---------------------------------------
+def test_tree_walk_steps_along_bones_and_visits_every_joint():
+    from posenas.core.skeleton import get_layout
+
+    for name in ("msr20", "kinect20", "h36m17"):
+        lay = get_layout(name)
+        walk = lay.tree_walk
+        bones = {frozenset(b) for b in lay.bones}
+        assert len(walk) == 2 * lay.num_joints - 1 and set(walk) == set(range(lay.num_joints))
+        assert all(frozenset(step) in bones for step in zip(walk[:-1], walk[1:])), name
+        assert walk[0] == walk[-1] == lay.parents.index(-1)
+
+
+def test_joint_rows_tree_repeats_the_walk_per_person_and_needs_the_layout():
+    from posenas.core.skeleton import get_layout
+
+    from posenas.platform.encoding.spmf import joint_rows
+
+    walk = np.asarray(get_layout("msr20").tree_walk)
+    np.testing.assert_array_equal(joint_rows(40, "tree", "msr20"), np.concatenate([walk, 20 + walk]))
+    np.testing.assert_array_equal(joint_rows(20), np.arange(20))
+    x = np.random.default_rng(0).normal(size=(6, 1, 20, 3))
+    assert joints_raw(x, rows="tree", layout="msr20").shape == (39, 6, 3)
+    with pytest.raises(PosenasError, match="layout"):
+        encode_sequence(x, config=EncodingConfig(encoding="joints", joint_rows="tree"))
+    with pytest.raises(PosenasError, match="h36m17"):
+        joints_raw(x, rows="tree", layout="h36m17")
+
+
+def test_isotropic_scale_keeps_the_axes_proportions():
+    """x spans 2 m, y 0.5 m: per axis both fill 0..255; isotropic y keeps a quarter of the range about mid-grey."""
+    x = np.zeros((5, 1, 2, 3))
+    x[:, 0, 0, 0] = np.linspace(-1, 1, 5)
+    x[:, 0, 0, 1] = np.linspace(0, 0.5, 5)
+    per_axis = joints_raw(x)
+    iso = joints_raw(x, scale="isotropic")
+    np.testing.assert_array_equal(per_axis[0, :, 0], iso[0, :, 0])  # the widest axis is the same either way
+    assert np.ptp(per_axis[..., 1].astype(int)) == 255
+    y = iso[..., 1].astype(int)
+    assert abs(np.ptp(y) - 255 / 4) <= 1 and abs((y.max() + y.min()) / 2 - 127.5) <= 1  # 0.5 m of 2 m, centred
+    assert (iso[..., 2] == iso[0, 0, 2]).all()  # z never moves: a flat channel, not noise stretched to 0..255
+
+
+def test_joint_motion_adds_velocity_rows_at_mid_grey_when_still():
+    x = np.zeros((6, 1, 2, 3))
+    x[:, 0, 1, 0] = np.arange(6) * 0.1  # joint 1 walks along x at constant speed, joint 0 stands still
+    img = joints_raw(x, motion=True)
+    assert img.shape == (4, 6, 3)
+    np.testing.assert_array_equal(img[:2], joints_raw(x))  # positions first, unchanged
+    assert (img[2, :, 0] == 128).all()  # joint 0: no velocity
+    assert (img[3, :, 0] == 255).all()  # joint 1: the sequence's peak velocity throughout
+    assert (img[2:, :, 1:] == 128).all()
+    assert encode_sequence(x, config=EncodingConfig(encoding="joints", joint_motion=True)).shape == (32, 32, 3)
+
+
+def test_joint_options_are_checked_and_belong_to_the_joint_image():
+    with pytest.raises(ConfigError, match="joint_scale"):
+        EncodingConfig(encoding="joints", joint_scale="metric")
+    with pytest.raises(ConfigError, match="joint_rows"):
+        EncodingConfig(encoding="joints", joint_rows="zigzag")
+    with pytest.raises(ConfigError, match="EncodingConfig.joint_motion.*joints"):
+        EncodingConfig(joint_motion=True)  # on Enhanced-SPMF it would be ignored

@@ -22,6 +22,11 @@ SPACE_HELP = ("Pose space of the action images: canonical (body frame, per-frame
               "Default: canonical for --poses lifted, else posenas.search.data.DEFAULT_DATASET_SPACE.")
 ENCODING_HELP = ("Action image: enhanced_spmf (joint-pair distances and orientations of pose and motion, then "
                  "CLAHE: the paper's), spmf (the same without CLAHE), joints (joint coordinates x frames as RGB).")
+JOINT_SCALE_HELP = ("Joint image only: per_axis (each of x, y, z min-max normalised on its own, as Du et al.) or "
+                    "isotropic (one scale for all three axes, so a narrow depth range is not stretched). Default: per_axis.")
+JOINT_ROWS_HELP = ("Joint image only: index (one row per joint, the layout's order) or tree (the walk of the kinematic "
+                   "tree that comes back along every bone: neighbouring rows are joined by a bone). Default: index.")
+JOINT_MOTION_HELP = "Joint image only: add per-frame velocity rows under the position rows. Default: off."
 ENDPOINT_HELP = "S3-compatible store for an s3:// storage path (MinIO, Ceph, ...): http(s)://host:port."
 
 
@@ -60,10 +65,14 @@ def search(
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
     space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(None, "--space", help=SPACE_HELP),
     encoding: Literal["enhanced_spmf", "spmf", "joints"] = typer.Option("enhanced_spmf", "--encoding", help=ENCODING_HELP),
+    joint_scale: Optional[Literal["per_axis", "isotropic"]] = typer.Option(None, "--joint-scale", help=JOINT_SCALE_HELP),
+    joint_rows: Optional[Literal["index", "tree"]] = typer.Option(None, "--joint-rows", help=JOINT_ROWS_HELP),
+    joint_motion: Optional[bool] = typer.Option(None, "--joint-motion/--no-joint-motion", help=JOINT_MOTION_HELP),
 ) -> None:
     """Run an ENAS search hosted on Ray Tune; writes the genotype JSON and a report (PNG plots)."""
     from posenas.search import api
     from posenas.search.controller import ControllerConfig
+    from posenas.search.data import image_options
     from posenas.search.enas import SearchConfig
     from posenas.search.tune_search import validate_search
     from posenas.platform.classification.cellnet import NetConfig
@@ -73,10 +82,11 @@ def search(
         net=NetConfig(channels=channels, cells_per_block=cells, num_nodes=nodes), controller=ControllerConfig(),
     )
     validate_search(sc, method, hpo_samples)
+    image = image_options(encoding, joint_scale, joint_rows, joint_motion)  # a bad mix fails before data or Ray
     common = dict(format=format, protocol=protocol, search_config=sc, storage_path=storage_path, name=name,
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
                   storage_endpoint=storage_endpoint, space=space, poses=poses,
-                  encoding={"encoding": encoding})
+                  encoding=image)
     if final_seeds > 0:
         result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds,
                                       train_on_val=train_on_val, **common)

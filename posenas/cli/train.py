@@ -12,7 +12,11 @@ from typing import Literal, Optional
 import typer
 
 from posenas.cli import _checks
-from posenas.cli.search import ENCODING_HELP, ENDPOINT_HELP, SPACE_HELP, STORAGE_HELP
+from posenas.cli.search import (ENCODING_HELP, ENDPOINT_HELP, JOINT_MOTION_HELP, JOINT_ROWS_HELP, JOINT_SCALE_HELP,
+                                SPACE_HELP, STORAGE_HELP)
+
+
+SEARCHED = "Default: the genotype's search's."
 
 
 def train(
@@ -49,10 +53,16 @@ def train(
     encoding: Optional[Literal["enhanced_spmf", "spmf", "joints"]] = typer.Option(
         None, "--encoding", help=ENCODING_HELP + " Default: the images the genotype was searched on (enhanced_spmf "
                                                  "if its JSON does not say)."),
+    joint_scale: Optional[Literal["per_axis", "isotropic"]] = typer.Option(
+        None, "--joint-scale", help=JOINT_SCALE_HELP.replace("Default: per_axis.", SEARCHED)),
+    joint_rows: Optional[Literal["index", "tree"]] = typer.Option(
+        None, "--joint-rows", help=JOINT_ROWS_HELP.replace("Default: index.", SEARCHED)),
+    joint_motion: Optional[bool] = typer.Option(
+        None, "--joint-motion/--no-joint-motion", help=JOINT_MOTION_HELP.replace("Default: off.", SEARCHED)),
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api
-    from posenas.search.data import DataSpec, default_space, load_splits, searched_images
+    from posenas.search.data import DataSpec, default_space, image_options, load_splits, searched_images
     from posenas.platform.classification.genotype import load_genotype
     from posenas.platform.classification.cellnet import NetConfig
     from posenas.platform.encoding.spmf import EncodingConfig
@@ -61,9 +71,13 @@ def train(
         raise typer.BadParameter("--val-fraction needs --select-on-val (the default trains on train+val, "
                                  "nothing is held out)", param_hint="'--val-fraction'")
     default_space(poses, space)  # an option lifted poses cannot take fails before any file is read
+    given = image_options(encoding, joint_scale, joint_rows, joint_motion)  # likewise a joint option on a pair image
     g, meta = load_genotype(genotype)  # a small JSON: read before the dataset, so its errors come first
-    space, encoding_fields = searched_images(meta, poses, space, encoding)
-    typer.echo(f"images: space {space}, encoding {EncodingConfig.from_dict(encoding_fields).encoding}")
+    space, encoding_fields = searched_images(meta, poses, space, given)
+    enc = EncodingConfig.from_dict(encoding_fields)  # the search's record and the options, checked together
+    joint = "" if enc.encoding != "joints" else (f" (scale {enc.joint_scale}, rows {enc.joint_rows}, "
+                                                 f"motion {'on' if enc.joint_motion else 'off'})")
+    typer.echo(f"images: space {space}, encoding {enc.encoding}{joint}")
     net_meta = meta.get("search_config", {}).get("net", {}) if isinstance(meta.get("search_config"), dict) else {}
     net = NetConfig(**{**net_meta, "num_nodes": g.num_nodes})
     if channels is not None:

@@ -90,6 +90,25 @@ class Layout:
         return tuple(order)
 
     @cached_property
+    def tree_walk(self) -> tuple[int, ...]:
+        """Depth-first walk of the kinematic tree that comes back along every bone (2J - 1 joints).
+
+        Every two consecutive entries are a bone, so a row-per-joint image in this order has only
+        physically connected joints as neighbouring rows (the tree traversal of Liu et al., ECCV 2016).
+        """
+        children: dict[int, list[int]] = {i: [] for i in range(self.num_joints)}
+        for child, parent in self.bones:
+            children[parent].append(child)
+
+        def walk(j: int) -> list[int]:
+            out = [j]
+            for c in children[j]:
+                out += walk(c) + [j]
+            return out
+
+        return tuple(walk(self.parents.index(-1)))
+
+    @cached_property
     def body_parts(self) -> tuple[int, ...]:
         """Each joint's body part (`BODY_PARTS` index): the nearest shoulder or hip above it sets its limb."""
         parts = []

@@ -33,20 +33,42 @@ def default_space(poses: str, space: str | None) -> str:
     return space or DEFAULT_DATASET_SPACE
 
 
+JOINT_IMAGE_FIELDS = ("joint_scale", "joint_rows", "joint_motion")  # EncodingConfig's joint-image-only fields
+
+
+def image_options(encoding: str | None = None, joint_scale: str | None = None, joint_rows: str | None = None,
+                  joint_motion: bool | None = None) -> dict[str, Any]:
+    """The EncodingConfig fields a command line gave (None: not given), checked before any data loads."""
+    from posenas.platform.encoding.spmf import EncodingConfig
+
+    given = {k: v for k, v in (("encoding", encoding), ("joint_scale", joint_scale), ("joint_rows", joint_rows),
+                               ("joint_motion", joint_motion)) if v is not None}
+    if any(k in given for k in JOINT_IMAGE_FIELDS) and given.get("encoding", "joints") != "joints":
+        from posenas.errors import ConfigError
+
+        flag = "--" + next(k for k in JOINT_IMAGE_FIELDS if k in given).replace("_", "-")
+        raise ConfigError("EncodingConfig", next(k for k in JOINT_IMAGE_FIELDS if k in given),
+                          f"{flag} applies to --encoding joints only, not {given['encoding']}")
+    return given
+
+
 def searched_images(meta: dict[str, Any], poses: str, space: str | None,
-                    encoding: str | None) -> tuple[str, dict[str, Any]]:
+                    overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """(space, encoding fields) to train a found genotype on: the options given, else the search's own.
 
     A genotype from `posenas search` records the images it was searched on (`meta["data_spec"]`); training it on
     other images by default would silently measure a different thing. The search's space is kept only for the
-    same kind of poses (lifted poses always train in `canonical`).
+    same kind of poses (lifted poses always train in `canonical`). `overrides` (from `image_options`) win field
+    by field; switching to a pair image drops the search's joint-image fields, which only the joint image has.
     """
     spec = meta.get("data_spec") if isinstance(meta.get("data_spec"), dict) else {}
     if space is None and spec.get("poses", "dataset") == poses:
         space = spec.get("space")
     fields = dict(spec.get("encoding") or {})
-    if encoding is not None:
-        fields["encoding"] = encoding
+    overrides = dict(overrides or {})
+    if overrides.get("encoding", "joints") != "joints":
+        fields = {k: v for k, v in fields.items() if k not in JOINT_IMAGE_FIELDS}
+    fields.update(overrides)
     return default_space(poses, space), fields
 
 

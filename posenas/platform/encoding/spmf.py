@@ -22,6 +22,14 @@ action. The layout used here:
 * JJD is min-max normalised over the whole sequence (pose and motion together, so the encoding is
   invariant to the subject's size and the sensor's units) and coloured with OpenCV's JET colour map;
   JJO components in [-1, 1] map linearly to [0, 255] (x -> R, y -> G, z -> B).
+* The joint-coordinate image ("joints", after Du et al. 2015) has one row per joint and one column per
+  frame, x/y/z as R/G/B, positions taken about the sequence's mean joint. Its options: `joint_scale`
+  "per_axis" (each axis min-max normalised on its own, as Du et al.) or "isotropic" (one scale for all
+  three axes, the widest axis's span, so the image keeps the motion's proportions and a small depth
+  range is not stretched to full contrast); `joint_rows` "index" (the layout's file order) or "tree"
+  (the depth-first walk of the kinematic tree that comes back along every bone, 2J - 1 rows, so
+  neighbouring rows are always joined by a bone; needs the layout); `joint_motion` adds a block of
+  per-frame velocity rows (central differences, zero velocity at mid-grey) under the position rows.
 * The image is resized to size x size (time and pair axes are both squeezed, as in the papers).
   With `frames=F` the sequence is first resampled linearly to F frames, so that the time axis (2F - 1
   columns) is set before encoding instead of squeezed after it, and a motion column always spans the
@@ -43,6 +51,8 @@ from posenas.errors import ConfigError, PosenasError
 
 ENCODINGS = ("enhanced_spmf", "spmf", "joints")
 PAIR_ORDERS = ("index", "chain", "parts", "within_parts")
+JOINT_SCALES = ("per_axis", "isotropic")
+JOINT_ROWS = ("index", "tree")
 
 
 @config_dataclass(frozen=True)
@@ -64,6 +74,10 @@ class EncodingConfig(ConfigBase):
     pair_order: Literal["index", "chain", "parts", "within_parts"] = "index"
     # frames a motion column spans (1: consecutive frames, as in the papers); see the module notes
     motion_stride: int = 1
+    # the joint-coordinate image only ("joints"); see the module notes
+    joint_scale: Literal["per_axis", "isotropic"] = "per_axis"
+    joint_rows: Literal["index", "tree"] = "index"
+    joint_motion: bool = False
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
@@ -79,6 +93,17 @@ class EncodingConfig(ConfigBase):
         if self.pair_order not in PAIR_ORDERS:
             raise ConfigError("EncodingConfig", "pair_order",
                               f"must be one of {', '.join(PAIR_ORDERS)}, got {self.pair_order!r}")
+        if self.joint_scale not in JOINT_SCALES:
+            raise ConfigError("EncodingConfig", "joint_scale",
+                              f"must be one of {', '.join(JOINT_SCALES)}, got {self.joint_scale!r}")
+        if self.joint_rows not in JOINT_ROWS:
+            raise ConfigError("EncodingConfig", "joint_rows",
+                              f"must be one of {', '.join(JOINT_ROWS)}, got {self.joint_rows!r}")
+        if self.encoding != "joints":  # a joint-image option on a pair image would be silently ignored
+            for name, default in (("joint_scale", "per_axis"), ("joint_rows", "index"), ("joint_motion", False)):
+                if getattr(self, name) != default:
+                    raise ConfigError("EncodingConfig", name,
+                                      f"applies to encoding 'joints' only, not {self.encoding!r}")
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -102,6 +127,19 @@ def _as_tpj3(joints: np.ndarray, seq_id: str) -> np.ndarray:
     return a.reshape(t, p * j, 3)
 
 
+def _persons_of(num_joints: int, option: str, value: str, layout: str | None):
+    """(Layout, persons) for an option that orders the joints of every person of `layout` in turn."""
+    if layout is None:
+        raise PosenasError(f"{option} {value!r} needs the joints' layout (give layout=...)")
+    from posenas.core.skeleton import get_layout
+
+    lay = get_layout(layout)
+    if num_joints % lay.num_joints:
+        raise PosenasError(f"{option} {value!r}: {num_joints} joints are not whole persons of layout {layout} "
+                           f"({lay.num_joints} joints)")
+    return lay, num_joints // lay.num_joints
+
+
 def pair_indices(num_joints: int, order: str = "index", layout: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the pair features: joint indices (i, j), each unordered pair (diagonal included) once.
 
@@ -112,15 +150,10 @@ def pair_indices(num_joints: int, order: str = "index", layout: str | None = Non
         return np.triu_indices(num_joints)
     if order not in PAIR_ORDERS:
         raise ConfigError("EncodingConfig", "pair_order", f"must be one of {', '.join(PAIR_ORDERS)}, got {order!r}")
-    if layout is None:
-        raise PosenasError(f"pair_order {order!r} needs the joints' layout (give layout=...)")
-    from posenas.core.skeleton import BODY_PARTS, get_layout
+    from posenas.core.skeleton import BODY_PARTS
 
-    lay = get_layout(layout)
+    lay, persons = _persons_of(num_joints, "pair_order", order, layout)
     j = lay.num_joints
-    if num_joints % j:
-        raise PosenasError(f"pair_order {order!r}: {num_joints} joints are not whole persons of layout {layout} ({j} joints)")
-    persons = num_joints // j
     chain = np.asarray(lay.chain_order)
     parts = np.asarray(lay.body_parts)
     # joints of every person along the chain, persons one after another; their global body part
@@ -201,18 +234,50 @@ def spmf_raw(joints: np.ndarray, seq_id: str = "<array>", colormap: str = "JET",
     return np.concatenate([d_rgb, o_rgb], axis=0)
 
 
-def joints_raw(joints: np.ndarray, seq_id: str = "<array>") -> np.ndarray:
-    """Baseline joint-coordinate image, uint8 (N, T, 3): row = joint, column = frame, x/y/z -> R/G/B.
+def joint_rows(num_joints: int, rows: str = "index", layout: str | None = None) -> np.ndarray:
+    """Joint index of every row of the joint-coordinate image (`EncodingConfig.joint_rows`).
 
-    Each axis is min-max normalised over the sequence after subtracting the mean joint position, so
-    where the subject stands does not matter but its motion along each axis does.
+    `num_joints` may span several persons of `layout`; "tree" walks every person's tree in turn.
     """
+    if rows == "index":
+        return np.arange(num_joints)
+    if rows not in JOINT_ROWS:
+        raise ConfigError("EncodingConfig", "joint_rows", f"must be one of {', '.join(JOINT_ROWS)}, got {rows!r}")
+    lay, persons = _persons_of(num_joints, "joint_rows", rows, layout)
+    walk = np.asarray(lay.tree_walk)
+    return np.concatenate([p * lay.num_joints + walk for p in range(persons)])
+
+
+def _to_uint8(x: np.ndarray, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
+    return np.round((x - lo) / span * 255.0).clip(0, 255).astype(np.uint8)
+
+
+def joints_raw(joints: np.ndarray, seq_id: str = "<array>", scale: str = "per_axis", rows: str = "index",
+               motion: bool = False, layout: str | None = None) -> np.ndarray:
+    """Joint-coordinate image, uint8 (R, T, 3): row = joint (`joint_rows`), column = frame, x/y/z -> R/G/B.
+
+    Positions are taken about the sequence's mean joint, so where the subject stands does not matter but
+    its motion along each axis does; `scale` sets how they fill 0..255 (see the module notes). With
+    `motion` the velocity rows (R more, same order) follow, zero velocity at 127.5.
+    """
+    if scale not in JOINT_SCALES:
+        raise ConfigError("EncodingConfig", "joint_scale", f"must be one of {', '.join(JOINT_SCALES)}, got {scale!r}")
     x = _as_tpj3(joints, seq_id)
+    x = x[:, joint_rows(x.shape[1], rows, layout)]
     x = x - x.reshape(-1, 3).mean(axis=0)
     lo, hi = x.reshape(-1, 3).min(axis=0), x.reshape(-1, 3).max(axis=0)
-    span = np.where(hi - lo > 1e-9, hi - lo, 1.0)
-    img = np.round((x - lo) / span * 255.0).astype(np.uint8)  # (T, N, 3)
-    return np.ascontiguousarray(np.transpose(img, (1, 0, 2)))
+    if scale == "per_axis":
+        span = np.where(hi - lo > 1e-9, hi - lo, 1.0)
+    else:  # the widest axis fills 0..255, the others keep their proportion about the middle grey
+        span = np.full(3, max(float((hi - lo).max()), 1e-9))
+        lo = (lo + hi) / 2 - span / 2
+    blocks = [_to_uint8(x, lo, span)]  # (T, R, 3)
+    if motion:
+        v = np.gradient(x, axis=0)
+        peak = np.abs(v).reshape(-1, 3).max(axis=0)
+        peak = np.maximum(peak if scale == "per_axis" else np.full(3, peak.max()), 1e-9)
+        blocks.append(_to_uint8(v, -peak, 2 * peak))
+    return np.ascontiguousarray(np.transpose(np.concatenate(blocks, axis=1), (1, 0, 2)))
 
 
 def clahe(image: np.ndarray, clip_limit: float = 2.0, tile_grid: tuple[int, int] = (4, 4),
@@ -249,7 +314,7 @@ def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: i
     """One sequence (T, P, J, 3) or (T, J, 3) -> uint8 (size, size, 3) RGB action image.
 
     Pass either `config` or `encoding`/`size` plus any other `EncodingConfig` field as a keyword.
-    `layout` (the joints' layout) is needed by every `pair_order` but "index".
+    `layout` (the joints' layout) is needed by every `pair_order` but "index", and by `joint_rows="tree"`.
     Raises PosenasError naming `seq_id` for fewer than 2 frames, NaN/inf values or a degenerate skeleton.
     """
     cfg = config if config is not None else EncodingConfig(encoding=encoding, size=size, **opts)
@@ -258,7 +323,8 @@ def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: i
 
         joints = resample_to_length(_as_tpj3(joints, seq_id), cfg.frames)
     if cfg.encoding == "joints":
-        return resize(joints_raw(joints, seq_id), cfg.size, cfg.interpolation)
+        raw = joints_raw(joints, seq_id, cfg.joint_scale, cfg.joint_rows, cfg.joint_motion, layout)
+        return resize(raw, cfg.size, cfg.interpolation)
     img = spmf_raw(joints, seq_id, cfg.colormap, cfg.pair_order, layout, cfg.motion_stride)
     enhance = cfg.encoding == "enhanced_spmf"
     if enhance and cfg.clahe_at == "full":
