@@ -204,15 +204,18 @@ def test_pair_order_follows_the_space_layout_in_splits_and_the_pipeline_encoder(
                                                 tuple(s.seq_id for s in seqs if s.subject in (2, 4)))})
     # "parts", not "chain": h36m17's file order already is its chain order, so "chain" changes nothing there
     assert get_layout("h36m17").chain_order == tuple(range(17))
-    chain = EncodingConfig(size=8, pair_order="parts")
-    for space in ("native", "canonical"):
-        _, _, test = protocol_split(ds, "cs", chain, val_fraction=0.5, use_cache=False, space=space)
-        _, _, plain = protocol_split(ds, "cs", EncodingConfig(size=8), val_fraction=0.5, use_cache=False, space=space)
-        assert len(test) == 4 and not np.array_equal(test.images, plain.images)
-        enc = ActionEncoder(chain, space)
-        joints = enc.person_joints(seqs[1].joints, "msr20")[0]
-        assert np.array_equal(enc.encode(joints, layout="msr20"),
-                              encode_sequence(joints, config=chain, layout="msr20" if space == "native" else "h36m17"))
+    # the joint image's tree-walk rows need the layout the same way
+    for chain, plain_cfg in ((EncodingConfig(size=8, pair_order="parts"), EncodingConfig(size=8)),
+                             (EncodingConfig(encoding="joints", size=8, joint_rows="tree"),
+                              EncodingConfig(encoding="joints", size=8))):
+        for space in ("native", "canonical"):
+            _, _, test = protocol_split(ds, "cs", chain, val_fraction=0.5, use_cache=False, space=space)
+            _, _, plain = protocol_split(ds, "cs", plain_cfg, val_fraction=0.5, use_cache=False, space=space)
+            assert len(test) == 4 and not np.array_equal(test.images, plain.images)
+            enc = ActionEncoder(chain, space)
+            joints = enc.person_joints(seqs[1].joints, "msr20")[0]
+            layout = "msr20" if space == "native" else "h36m17"
+            assert np.array_equal(enc.encode(joints, layout="msr20"), encode_sequence(joints, config=chain, layout=layout))
 
 
 def _literal_choices(command, option: str) -> set:
