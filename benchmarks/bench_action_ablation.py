@@ -109,8 +109,8 @@ COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "t
               "native_chain")  # one pair order only: chain, parts and within_parts exclude each other
 # Levers added after the combined row of speed_noise + copies8 was run (rotation range, CLAHE mode, SPMF) are
 # not combinable: that row's lever set was fixed before they were measured.
-# The joint image's levers have their own combined row ("--combine-joints"), fixed before any of them ran:
-# every one whose mean val beats native_joints_image's.
+# The joint image's levers have their own combined row, "combined_joints", whose rule was fixed before any of them
+# ran: every one whose mean val beats native_joints_image's.
 JOINT_COMBINABLE = ("native_joints_iso", "native_joints_tree", "native_joints_motion")
 
 
@@ -118,8 +118,8 @@ def recipe(overrides: dict) -> dict:
     """The baseline recipe with one lever's overrides applied."""
     r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
          "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf", "motion_stride": 1,
-         "epochs": None, "densenet": {}, "train": {},
-         "joint_scale": "per_axis", "joint_rows": "index", "joint_motion": False}  # epochs None: --epochs; train: ClassifierTrainConfig fields
+         "epochs": None, "densenet": {}, "train": {},  # epochs None: --epochs; train: ClassifierTrainConfig fields
+         "joint_scale": "per_axis", "joint_rows": "index", "joint_motion": False}
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r

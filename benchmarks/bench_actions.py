@@ -283,20 +283,19 @@ def image_config(encoding: str, args):
 
 def _joint_options(args) -> dict:
     """The joint-image options given (non-default ones only, so that the rows of earlier runs keep their names)."""
-    from posenas.platform.encoding.spmf import EncodingConfig
+    from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS, EncodingConfig
 
     default = EncodingConfig(encoding="joints")
-    given = {k: getattr(args, k, getattr(default, k)) for k in ("joint_scale", "joint_rows", "joint_motion")}
-    return {k: v for k, v in given.items() if v != getattr(default, k)}
+    return {k: getattr(args, k) for k in JOINT_IMAGE_FIELDS if getattr(args, k, getattr(default, k)) != getattr(default, k)}
 
 
 def image_name(enc) -> str:
     """A row's image: the encoding, and for the joint image its non-default options ("joints+isotropic+motion")."""
-    from posenas.platform.encoding.spmf import EncodingConfig
+    from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS, EncodingConfig
 
     default = EncodingConfig(encoding="joints")
     parts = [enc.encoding] + [("motion" if k == "joint_motion" else str(getattr(enc, k)))
-                              for k in ("joint_scale", "joint_rows", "joint_motion")
+                              for k in JOINT_IMAGE_FIELDS
                               if enc.encoding == "joints" and getattr(enc, k) != getattr(default, k)]
     return "+".join(parts)
 
@@ -358,8 +357,7 @@ def main(argv=None) -> int:
             if key in row:
                 continue
             _log(f"{label}: {key}")
-            row[key] = run_image_model(ds, protocol, enc, args, tc,
-                                       cache_dir)
+            row[key] = run_image_model(ds, protocol, enc, args, tc, cache_dir)
             _log(f"  test {row[key]['test_acc']:.3f} val {row[key]['val_acc']} ({row[key]['seconds']:.0f} s)")
             save()
         for family, key, skip in (("tcn", "TCN / joints", args.no_tcn), ("stgcn", "ST-GCN / joints", args.no_stgcn)):

@@ -23,10 +23,10 @@ SPACE_HELP = ("Pose space of the action images: canonical (body frame, per-frame
 ENCODING_HELP = ("Action image: enhanced_spmf (joint-pair distances and orientations of pose and motion, then "
                  "CLAHE: the paper's), spmf (the same without CLAHE), joints (joint coordinates x frames as RGB).")
 JOINT_SCALE_HELP = ("Joint image only: per_axis (each of x, y, z min-max normalised on its own, as Du et al.) or "
-                    "isotropic (one scale for all three axes, so a narrow depth range is not stretched). Default: per_axis.")
+                    "isotropic (one scale for all three axes, so a narrow depth range is not stretched).")
 JOINT_ROWS_HELP = ("Joint image only: index (one row per joint, the layout's order) or tree (the walk of the kinematic "
-                   "tree that comes back along every bone: neighbouring rows are joined by a bone). Default: index.")
-JOINT_MOTION_HELP = "Joint image only: add per-frame velocity rows under the position rows. Default: off."
+                   "tree that comes back along every bone: neighbouring rows are joined by a bone).")
+JOINT_MOTION_HELP = "Joint image only: add per-frame velocity rows under the position rows."
 ENDPOINT_HELP = "S3-compatible store for an s3:// storage path (MinIO, Ceph, ...): http(s)://host:port."
 
 
@@ -65,9 +65,12 @@ def search(
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
     space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(None, "--space", help=SPACE_HELP),
     encoding: Literal["enhanced_spmf", "spmf", "joints"] = typer.Option("enhanced_spmf", "--encoding", help=ENCODING_HELP),
-    joint_scale: Optional[Literal["per_axis", "isotropic"]] = typer.Option(None, "--joint-scale", help=JOINT_SCALE_HELP),
-    joint_rows: Optional[Literal["index", "tree"]] = typer.Option(None, "--joint-rows", help=JOINT_ROWS_HELP),
-    joint_motion: Optional[bool] = typer.Option(None, "--joint-motion/--no-joint-motion", help=JOINT_MOTION_HELP),
+    joint_scale: Optional[Literal["per_axis", "isotropic"]] = typer.Option(
+        None, "--joint-scale", help=JOINT_SCALE_HELP + " Default: per_axis."),
+    joint_rows: Optional[Literal["index", "tree"]] = typer.Option(
+        None, "--joint-rows", help=JOINT_ROWS_HELP + " Default: index."),
+    joint_motion: Optional[bool] = typer.Option(
+        None, "--joint-motion/--no-joint-motion", help=JOINT_MOTION_HELP + " Default: off."),
 ) -> None:
     """Run an ENAS search hosted on Ray Tune; writes the genotype JSON and a report (PNG plots)."""
     from posenas.search import api

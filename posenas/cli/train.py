@@ -16,7 +16,7 @@ from posenas.cli.search import (ENCODING_HELP, ENDPOINT_HELP, JOINT_MOTION_HELP,
                                 SPACE_HELP, STORAGE_HELP)
 
 
-SEARCHED = "Default: the genotype's search's."
+SEARCHED = " Default: the genotype's search's."
 
 
 def train(
@@ -54,11 +54,11 @@ def train(
         None, "--encoding", help=ENCODING_HELP + " Default: the images the genotype was searched on (enhanced_spmf "
                                                  "if its JSON does not say)."),
     joint_scale: Optional[Literal["per_axis", "isotropic"]] = typer.Option(
-        None, "--joint-scale", help=JOINT_SCALE_HELP.replace("Default: per_axis.", SEARCHED)),
+        None, "--joint-scale", help=JOINT_SCALE_HELP + SEARCHED),
     joint_rows: Optional[Literal["index", "tree"]] = typer.Option(
-        None, "--joint-rows", help=JOINT_ROWS_HELP.replace("Default: index.", SEARCHED)),
+        None, "--joint-rows", help=JOINT_ROWS_HELP + SEARCHED),
     joint_motion: Optional[bool] = typer.Option(
-        None, "--joint-motion/--no-joint-motion", help=JOINT_MOTION_HELP.replace("Default: off.", SEARCHED)),
+        None, "--joint-motion/--no-joint-motion", help=JOINT_MOTION_HELP + SEARCHED),
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from posenas.core.config import ConfigBase, config_dataclass
+from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS
 
 
 # The pose space a search or training on a dataset's own 3D uses unless told otherwise: "native" had the best
@@ -33,22 +34,17 @@ def default_space(poses: str, space: str | None) -> str:
     return space or DEFAULT_DATASET_SPACE
 
 
-JOINT_IMAGE_FIELDS = ("joint_scale", "joint_rows", "joint_motion")  # EncodingConfig's joint-image-only fields
-
-
 def image_options(encoding: str | None = None, joint_scale: str | None = None, joint_rows: str | None = None,
                   joint_motion: bool | None = None) -> dict[str, Any]:
     """The EncodingConfig fields a command line gave (None: not given), checked before any data loads."""
-    from posenas.platform.encoding.spmf import EncodingConfig
-
     given = {k: v for k, v in (("encoding", encoding), ("joint_scale", joint_scale), ("joint_rows", joint_rows),
                                ("joint_motion", joint_motion)) if v is not None}
-    if any(k in given for k in JOINT_IMAGE_FIELDS) and given.get("encoding", "joints") != "joints":
+    joint = [k for k in JOINT_IMAGE_FIELDS if k in given]
+    if joint and given.get("encoding", "joints") != "joints":
         from posenas.errors import ConfigError
 
-        flag = "--" + next(k for k in JOINT_IMAGE_FIELDS if k in given).replace("_", "-")
-        raise ConfigError("EncodingConfig", next(k for k in JOINT_IMAGE_FIELDS if k in given),
-                          f"{flag} applies to --encoding joints only, not {given['encoding']}")
+        raise ConfigError("EncodingConfig", joint[0],
+                          f"--{joint[0].replace('_', '-')} applies to --encoding joints only, not {given['encoding']}")
     return given
 
 

@@ -42,6 +42,7 @@ action. The layout used here:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import numpy as np
@@ -53,6 +54,7 @@ ENCODINGS = ("enhanced_spmf", "spmf", "joints")
 PAIR_ORDERS = ("index", "chain", "parts", "within_parts")
 JOINT_SCALES = ("per_axis", "isotropic")
 JOINT_ROWS = ("index", "tree")
+JOINT_IMAGE_FIELDS = ("joint_scale", "joint_rows", "joint_motion")  # EncodingConfig fields of the joint image only
 
 
 @config_dataclass(frozen=True)
@@ -100,9 +102,9 @@ class EncodingConfig(ConfigBase):
             raise ConfigError("EncodingConfig", "joint_rows",
                               f"must be one of {', '.join(JOINT_ROWS)}, got {self.joint_rows!r}")
         if self.encoding != "joints":  # a joint-image option on a pair image would be silently ignored
-            for name, default in (("joint_scale", "per_axis"), ("joint_rows", "index"), ("joint_motion", False)):
-                if getattr(self, name) != default:
-                    raise ConfigError("EncodingConfig", name,
+            for f in dataclasses.fields(self):
+                if f.name in JOINT_IMAGE_FIELDS and getattr(self, f.name) != f.default:
+                    raise ConfigError("EncodingConfig", f.name,
                                       f"applies to encoding 'joints' only, not {self.encoding!r}")
 
 
