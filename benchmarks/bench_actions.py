@@ -49,16 +49,27 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool):
+# MSR Action3D's label per loader subset: "all" (the loader's default, what every committed row used) or "cvpr12",
+# the 557 sequences of files_used_in_cvpr12_paper.txt that the published results use; its rows never merge with
+# the others'
+MSR_LABELS = {"all": "MSR Action3D", "cvpr12": "MSR Action3D 557"}
+
+
+def msr_loader_options(subset: str) -> dict:
+    """The MSR loader's options for `subset`, as the search API records them (none for the default)."""
+    return {} if subset == "all" else {"subset": subset}
+
+
+def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool, msr_subset: str = "all"):
     """(label, dataset, protocol, path, format) for every benchmark entry."""
     from posenas.datasets.registry import load_dataset
 
     out = []
     msr_path = data / "msr_action3d"
-    # subset "all" because that is what the search API loads (load_dataset default): same data for every row.
-    msr = load_dataset(msr_path, "msr_action3d")
+    # the searched rows load the same subset through the search API (DataSpec.loader_options)
+    msr = load_dataset(msr_path, "msr_action3d", **msr_loader_options(msr_subset))
     for p in protocols_msr:
-        out.append((f"MSR Action3D {p}", msr, p, msr_path, "msr_action3d"))
+        out.append((f"{MSR_LABELS[msr_subset]} {p}", msr, p, msr_path, "msr_action3d"))
     if utkinect:
         ut_path = data / "utkinect_action3d"
         out.append(("UTKinect cross_subject", load_dataset(ut_path, "utkinect"), "cross_subject", ut_path, "utkinect"))
@@ -147,7 +158,8 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
-               train_on_val=args.train_on_val)
+               train_on_val=args.train_on_val,
+               loader_options=msr_loader_options(getattr(args, "msr_subset", "all")) if fmt == "msr_action3d" else {})
         runs.append({"search_seed": k, "train_seed": k, "test_acc": r.test_accs[0], "val_acc": r.val_accs[0],
                      "shared_val_acc": r.shared_val_acc, "search_seconds": r.search_seconds,
                      "genotype": r.genotype.describe(), "seconds": time.time() - t_run})
@@ -228,6 +240,9 @@ def parser() -> argparse.ArgumentParser:
                     help="searched rows: run k searches with seed k and trains with seed k (>= 2 search seeds)")
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--protocols", default="cross_subject,AS1,AS2,AS3", help="MSR Action3D protocols")
+    ap.add_argument("--msr-subset", default="all", choices=list(MSR_LABELS),
+                    help="MSR Action3D sequences: all (567, the loader's default) or cvpr12 (the 557 of the common "
+                         "protocol, as the published results; rows labelled 'MSR Action3D 557')")
     ap.add_argument("--no-utkinect", action="store_true")
     ap.add_argument("--no-search", action="store_true", help="leave out the ENAS and random-search rows")
     ap.add_argument("--search-protocols", default="all",
@@ -329,7 +344,8 @@ def main(argv=None) -> int:
     cache_dir = args.cache_dir or Path(tmp.name) / "cache"
     storage = Path(tmp.name) / "search"
     started = time.time()
-    entries = load_benchmark_datasets(args.data, [p for p in args.protocols.split(",") if p], not args.no_utkinect)
+    entries = load_benchmark_datasets(args.data, [p for p in args.protocols.split(",") if p], not args.no_utkinect,
+                                      args.msr_subset)
     search_protocols = set() if args.no_search else set(args.search_protocols.split(","))
 
     def searched(fmt: str, protocol: str) -> bool:
@@ -433,10 +449,11 @@ def _verdicts(results) -> list[str]:
     """Targets and the comparisons the issue asks for, read off the table (no new numbers); one line per
     protocol and kind of final training (train+val first, the default), never mixing the two kinds."""
     rows = dict(results)
-    as_rows = [rows[k] for k in ("MSR Action3D AS1", "MSR Action3D AS2", "MSR Action3D AS3") if k in rows]
-    if len(as_rows) == 3:
-        rows["MSR Action3D AS mean"] = {c: {"test_acc": float(np.mean([r[c]["test_acc"] for r in as_rows]))}
-                                        for c in as_rows[0] if all(c in r and "test_acc" in r[c] for r in as_rows)}
+    for msr in MSR_LABELS.values():
+        as_rows = [rows[k] for k in (f"{msr} AS1", f"{msr} AS2", f"{msr} AS3") if k in rows]
+        if len(as_rows) == 3:
+            rows[f"{msr} AS mean"] = {c: {"test_acc": float(np.mean([r[c]["test_acc"] for r in as_rows]))}
+                                      for c in as_rows[0] if all(c in r and "test_acc" in r[c] for r in as_rows)}
     out = ["", "Targets and comparisons (test accuracy, %; 'beats' = higher mean, the gap in points in brackets: compare it "
            "with the rows' std across seeds):", "",
            "| protocol | best row | ENAS | target | published | ENAS > random | ENAS > DenseNet | best image row >= best joints row |",
@@ -453,7 +470,7 @@ def _verdicts(results) -> list[str]:
             if not ok:
                 continue
             best = max(ok, key=ok.get)
-            target, published = TARGETS.get(label, (None, "-"))
+            target, published = TARGETS.get(label.replace(MSR_LABELS["cvpr12"], MSR_LABELS["all"]), (None, "-"))
             img = max([v for c, v in ok.items() if not c.startswith(SEQUENCE_MODELS)], default=None)
             joint = max([v for c, v in ok.items() if c.startswith(SEQUENCE_MODELS)], default=None)
             # one line per image the searches ran on: ENAS is compared with the baselines on the same images
@@ -490,6 +507,8 @@ def _settings(args) -> dict:
     reward = getattr(args, "reward", None) or SearchConfig().reward
     if reward != SearchConfig().reward:  # likewise
         out["reward"] = reward
+    if getattr(args, "msr_subset", "all") != "all":  # likewise
+        out["msr_subset"] = args.msr_subset
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise
         out["search_encoding"] = args.search_encoding
     out.update(_joint_options(args))  # likewise
@@ -543,7 +562,9 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         f"{args.size}x{args.size} images, pose space `{args.space}`; every cell is mean ± std (n) over {args.seeds} training seeds, searched rows "
         f"over {args.search_runs} runs (run k: search seed k, training seed k). Validation = 20% of the "
         "training subjects (data seed "
-        f"{args.data_seed}); " + _fit_text(cols) + ". MSR Action3D: all sequences the loader keeps (the search API loads the same), "
+        f"{args.data_seed}); " + _fit_text(cols) + ". MSR Action3D: " + ("the 557 sequences of files_used_in_cvpr12_paper.txt (the common protocol's; rows "
+        "'MSR Action3D 557')" if getattr(args, "msr_subset", "all") == "cvpr12" else "all sequences the loader keeps") +
+        " (the search API loads the same), "
         "odd subjects train / even test; UTKinect: odd/even subjects. Searches (ENAS and random, weight sharing) run "
         f"{args.search_epochs} search epochs each on the same train/val images, then the derived cell is trained from "
         "scratch with the budget above.",

@@ -130,3 +130,54 @@ def test_joint_image_options_without_a_joint_image_row_fail_before_any_data(benc
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--joint-rows", "tree", "--data", "/nonexistent"])
     assert exit_info.value.code == 2 and "--joint-rows" in capsys.readouterr().err
+
+
+def test_msr_subset_labels_its_rows_and_enters_the_settings_only_when_given(bench):
+    """--msr-subset cvpr12 (the published results' 557 sequences): own row labels, so they never join the rows on
+    all sequences; its AS mean and targets are read like the default's; searches load the same subset."""
+    plain = bench.parser().parse_args([])
+    sub = bench.parser().parse_args(["--msr-subset", "cvpr12"])
+    for args in (plain, sub):
+        args.space, args.epochs, args.search_epochs = "native", 30, 8
+    assert "msr_subset" not in bench._settings(plain) and bench._settings(sub)["msr_subset"] == "cvpr12"
+    assert bench.msr_loader_options("all") == {} and bench.msr_loader_options("cvpr12") == {"subset": "cvpr12"}
+    tv = " (train+val)"
+
+    def row(e, d):
+        return {"ENAS cell net / joints" + tv: {"test_acc": e}, "DenseNet / joints" + tv: {"test_acc": d}}
+
+    results = {"MSR Action3D 557 AS1": row(0.90, 0.80), "MSR Action3D 557 AS2": row(0.92, 0.82),
+               "MSR Action3D 557 AS3": row(0.94, 0.84), "MSR Action3D 557 cross_subject": row(0.88, 0.86),
+               "MSR Action3D AS1": row(0.5, 0.5)}
+    lines = [ln for ln in bench._verdicts(results) if ln.startswith("| MSR")]
+    [mean] = [ln for ln in lines if ln.startswith("| MSR Action3D 557 AS mean")]
+    assert "| 92.0 | >= 95 |" in mean and "| yes (+10.0) |" in mean
+    [cs] = [ln for ln in lines if ln.startswith("| MSR Action3D 557 cross_subject")]
+    assert "| 88.0 | >= 92 |" in cs
+    assert not any(ln.startswith("| MSR Action3D AS mean") for ln in lines)  # one AS row of the default: no mean
+
+
+def test_msr_subset_reaches_the_search_api(bench, monkeypatch):
+    """A searched MSR row on --msr-subset cvpr12 searches and trains on those sequences too (DataSpec.loader_options)."""
+    import posenas.search.api as api
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(path, fmt, protocol, **kwargs):
+        seen.append((fmt, kwargs["loader_options"]))
+        raise Stop
+
+    monkeypatch.setattr(api, "search_and_train", fake)
+    from posenas.platform.classification.train import ClassifierTrainConfig
+
+    for argv, fmt in ((["--msr-subset", "cvpr12"], "msr_action3d"), (["--msr-subset", "cvpr12"], "utkinect"),
+                      ([], "msr_action3d")):
+        args = bench.parser().parse_args(argv)
+        args.search_epochs, args.reward = 8, "val_acc"
+        with pytest.raises(Stop):
+            bench.run_search_row("enas", "/d", fmt, "cross_subject", bench.image_config("joints", args), args,
+                                 ClassifierTrainConfig(), "/tmp/s")
+    assert seen == [("msr_action3d", {"subset": "cvpr12"}), ("utkinect", {}), ("msr_action3d", {})]

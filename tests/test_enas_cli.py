@@ -130,3 +130,65 @@ def test_search_passes_the_joint_image_options_to_the_data(tmp_path: Path, monke
             main(["search", "--dataset", str(tmp_path / "d"), "-o", str(tmp_path / "out"), *extra])
     assert seen == [{"encoding": "enhanced_spmf"},
                     {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": False}]
+
+
+def test_search_and_train_take_loader_options_and_train_follows_the_search(tmp_path: Path, monkeypatch):
+    """`-O subset=cvpr12` reaches the search's data; `posenas train` reuses the search's options for its format."""
+    import posenas.search.api as api
+    import posenas.search.data as data
+    from posenas.cli import main
+    from posenas.platform.classification.genotype import random_genotype, save_genotype
+
+    searched, trained = [], []
+
+    class Stop(Exception):
+        pass
+
+    def fake_search_only(dataset, **kwargs):
+        searched.append(kwargs["loader_options"])
+        raise Stop
+
+    def fake_load_splits(spec):
+        trained.append(spec.loader_options)
+        raise Stop
+
+    monkeypatch.setattr(api, "search_only", fake_search_only)
+    monkeypatch.setattr(data, "load_splits", fake_load_splits)
+    (tmp_path / "d").mkdir()
+    for extra in ([], ["-O", "subset=cvpr12"]):
+        with pytest.raises(Stop):
+            main(["search", "--dataset", str(tmp_path / "d"), "-o", str(tmp_path / "out"), *extra])
+    assert searched == [{}, {"subset": "cvpr12"}]
+    path = save_genotype(random_genotype(3, np.random.default_rng(0)), tmp_path / "g.json", meta={
+        "data_spec": {"format": "msr_action3d", "poses": "dataset", "loader_options": {"subset": "cvpr12"}}})
+    for extra in ([], ["--option", "subset=all"], ["--format", "utkinect"]):
+        with pytest.raises(Stop):
+            main(["train", "--genotype", str(path), "--dataset", str(tmp_path / "d"), *extra])
+    assert trained == [{"subset": "cvpr12"}, {"subset": "all"}, {}]
+
+
+def test_a_loader_option_the_format_does_not_take_fails_in_one_line(tmp_path: Path):
+    (tmp_path / "d").mkdir()
+    for command in (["search", "-o", str(tmp_path / "out")], ["train", "--genotype", str(tmp_path / "g.json")]):
+        if command[0] == "train":
+            (tmp_path / "g.json").write_text('{"normal": [], "reduce": []}')
+        r = _posenas(*command, "--dataset", str(tmp_path / "d"), "--format", "utkinect", "-O", "subset=cvpr12")
+        assert r.returncode == 2 and "--option" in r.stderr and "subset" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        r = _posenas(*command, "--dataset", str(tmp_path / "d"), "-O", "cvpr12")
+        assert r.returncode == 2 and "expected KEY=VALUE" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.realdata
+def test_msr_cvpr12_subset_reaches_the_split(msr_root: Path):
+    """DataSpec.loader_options builds the common protocol's split: 557 sequences, two fewer test sequences."""
+    from posenas.datasets.msr_action3d import read_cvpr12_list
+    from posenas.search.data import DataSpec, load_splits
+
+    spec = DataSpec(str(msr_root), "msr_action3d", "cross_subject", augment_train=0, loader_options={"subset": "cvpr12"})
+    assert DataSpec(**spec.to_dict()) == spec  # recorded in run files and checkpoints
+    train, val, test = load_splits(spec)
+    _, _, test_all = load_splits(DataSpec(str(msr_root), "msr_action3d", "cross_subject", augment_train=0))
+    listed = set(read_cvpr12_list(msr_root))
+    assert set(test.seq_ids) <= listed and set(train.seq_ids) | set(val.seq_ids) <= listed
+    assert len(test) == len(test_all) - 2 and set(test.seq_ids) < set(test_all.seq_ids)

@@ -106,6 +106,53 @@ def fraction_open(value: float | None) -> float | None:
     return value
 
 
+LOADER_OPTION_HELP = ("Loader option KEY=VALUE, e.g. subset=cvpr12 (MSR Action3D: the 557 sequences of the common "
+                      "protocol) or version=screen; repeatable. See `posenas data formats`.")
+
+
+def parse_options(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE strings to loader keyword arguments; numbers become numbers."""
+    from posenas.errors import PosenasError
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PosenasError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def loader_options(pairs: list[str]) -> list[str]:
+    """typer callback: reject a malformed KEY=VALUE while parsing, before the dataset is read."""
+    from posenas.errors import PosenasError
+
+    try:
+        parse_options(pairs)
+    except PosenasError as e:
+        raise typer.BadParameter(str(e)) from None
+    return pairs
+
+
+def check_loader_options(format: str, pairs: list[str], option: str = "--option") -> dict[str, object]:
+    """The parsed options, after checking that loader `format` takes them (no file is read)."""
+    from posenas.datasets.registry import check_loader_options as check
+    from posenas.errors import PosenasError
+
+    options = parse_options(pairs)
+    try:
+        check(format, options)
+    except PosenasError as e:
+        raise typer.BadParameter(str(e), param_hint=f"'{option}'") from None
+    return options
+
+
 def registry_name(lookup: Callable[[str], Any]) -> Callable[[Any], Any]:
     """typer callback factory: `lookup(name)` raises UnknownNameError (a KeyError) for an unknown name.
 

@@ -9,35 +9,9 @@ from pathlib import Path
 
 import typer
 
-from posenas.errors import PosenasError
+from posenas.cli._checks import LOADER_OPTION_HELP, loader_options, parse_options
 
 app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
-
-
-def parse_options(pairs: list[str]) -> dict[str, object]:
-    """KEY=VALUE strings to loader keyword arguments; numbers become numbers."""
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise PosenasError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            out[key] = int(value)
-        except ValueError:
-            try:
-                out[key] = float(value)
-            except ValueError:
-                out[key] = value
-    return out
-
-
-def _check_options(pairs: list[str]) -> list[str]:
-    """typer callback: reject a malformed KEY=VALUE while parsing, before the dataset is read."""
-    try:
-        parse_options(pairs)
-    except PosenasError as e:
-        raise typer.BadParameter(str(e)) from None
-    return pairs
 
 
 @app.command("info")
@@ -46,7 +20,7 @@ def info(
     format: str = typer.Option(None, "--format", "-f", help="Loader name; detected when omitted."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     option: list[str] = typer.Option(
-        [], "--option", "-O", callback=_check_options, help="Loader option KEY=VALUE (e.g. version=screen, subset=cvpr12); repeatable."
+        [], "--option", "-O", callback=loader_options, help=LOADER_OPTION_HELP
     ),
 ) -> None:
     """Print format, sequences, frames, subjects, classes, layout, protocols and faults found."""

@@ -35,6 +35,8 @@ def search(
     format: str = typer.Option("msr_action3d", "--format", callback=_checks.registry_name(_checks.known_format),
                                help="Loader name (see `posenas data formats`)."),
     protocol: str = typer.Option("cross_subject", "--protocol", help="cross_subject, AS1, AS2, AS3, ..."),
+    option: list[str] = typer.Option([], "--option", "-O", callback=_checks.loader_options,
+                                      help=_checks.LOADER_OPTION_HELP),
     epochs: int = typer.Option(8, "--epochs", min=1, help="Search epochs (shared-weight + controller phases)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Child-worker actors per search trial (0: train in the trial)."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per child worker (cluster: 1)."),
@@ -86,10 +88,11 @@ def search(
     )
     validate_search(sc, method, hpo_samples)
     image = image_options(encoding, joint_scale, joint_rows, joint_motion)  # a bad mix fails before data or Ray
+    options = _checks.check_loader_options(format, option)  # likewise an option the loader does not take
     common = dict(format=format, protocol=protocol, search_config=sc, storage_path=storage_path, name=name,
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
                   storage_endpoint=storage_endpoint, space=space, poses=poses,
-                  encoding=image)
+                  encoding=image, loader_options=options)
     if final_seeds > 0:
         result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds,
                                       train_on_val=train_on_val, **common)

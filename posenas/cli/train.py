@@ -25,6 +25,8 @@ def train(
     dataset: Path = typer.Option(..., "--dataset", exists=True),
     format: str = typer.Option("msr_action3d", "--format", callback=_checks.registry_name(_checks.known_format)),
     protocol: str = typer.Option("cross_subject", "--protocol"),
+    option: list[str] = typer.Option([], "--option", "-O", callback=_checks.loader_options,
+                                      help=_checks.LOADER_OPTION_HELP + " Default: the search's, for the same --format."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Independent trainings (parallel Tune trials)."),
     epochs: int = typer.Option(30, "--epochs", min=1, help="Training epochs (the action benchmark's budget)."),
     channels: Optional[int] = typer.Option(None, "--channels", min=1, help="Default: the search's (from the JSON meta) or 16."),
@@ -62,7 +64,8 @@ def train(
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api
-    from posenas.search.data import DataSpec, default_space, image_options, load_splits, searched_images
+    from posenas.search.data import (DataSpec, default_space, image_options, load_splits, searched_images,
+                                     searched_loader_options)
     from posenas.platform.classification.genotype import load_genotype
     from posenas.platform.classification.cellnet import NetConfig
     from posenas.platform.encoding.spmf import EncodingConfig
@@ -72,12 +75,15 @@ def train(
                                  "nothing is held out)", param_hint="'--val-fraction'")
     default_space(poses, space)  # an option lifted poses cannot take fails before any file is read
     given = image_options(encoding, joint_scale, joint_rows, joint_motion)  # likewise a joint option on a pair image
+    given_options = _checks.check_loader_options(format, option)  # and an option the loader does not take
     g, meta = load_genotype(genotype)  # a small JSON: read before the dataset, so its errors come first
     space, encoding_fields = searched_images(meta, poses, space, given)
+    options = searched_loader_options(meta, format, given_options)
     enc = EncodingConfig.from_dict(encoding_fields)  # the search's record and the options, checked together
     joint = "" if enc.encoding != "joints" else (f" (scale {enc.joint_scale}, rows {enc.joint_rows}, "
                                                  f"motion {'on' if enc.joint_motion else 'off'})")
-    typer.echo(f"images: space {space}, encoding {enc.encoding}{joint}")
+    loader = "".join(f", {k}={v}" for k, v in options.items())
+    typer.echo(f"images: space {space}, encoding {enc.encoding}{joint}{loader}")
     net_meta = meta.get("search_config", {}).get("net", {}) if isinstance(meta.get("search_config"), dict) else {}
     net = NetConfig(**{**net_meta, "num_nodes": g.num_nodes})
     if channels is not None:
@@ -87,7 +93,8 @@ def train(
     held_out = 0.0 if train_on_val else val_fraction  # None: DataSpec's default share
     spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train,
                     **({} if held_out is None else {"val_fraction": held_out}),
-                    encoding=encoding_fields, poses=poses, lifter=None if lifter is None else str(lifter.resolve()), space=space)
+                    encoding=encoding_fields, poses=poses, lifter=None if lifter is None else str(lifter.resolve()), space=space,
+                    loader_options=options)
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
                                  storage_endpoint=storage_endpoint)

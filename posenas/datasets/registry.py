@@ -65,12 +65,17 @@ def load_dataset(path: str | Path, format: str | None = None, **options) -> Skel
     if not p.exists():
         raise PosenasError(f"{p}: no such file or directory")
     name = format or detect_format(p)
-    load = _LOADERS.get(name).load
+    check_loader_options(name, options)
+    return _LOADERS.get(name).load(p, **options)
+
+
+def check_loader_options(format: str, options: dict) -> None:
+    """Fail in one line when loader `format` takes no such keyword options: checked before any file is read."""
+    load = _LOADERS.get(format).load
     try:
-        inspect.signature(load).bind(p, **options)
+        inspect.signature(load).bind("path", **options)
     except TypeError:
         accepted = list(inspect.signature(load).parameters)[1:] or ["(none)"]
         raise PosenasError(
-            f"loader {name!r} does not take option(s) {', '.join(sorted(options))}; it takes: {', '.join(accepted)}"
+            f"loader {format!r} does not take option(s) {', '.join(sorted(options))}; it takes: {', '.join(accepted)}"
         ) from None
-    return load(p, **options)

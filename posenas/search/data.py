@@ -68,6 +68,20 @@ def searched_images(meta: dict[str, Any], poses: str, space: str | None,
     return default_space(poses, space), fields
 
 
+def searched_loader_options(meta: dict[str, Any], format: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The loader options to train a found genotype with: those given, else the search's own for the same format.
+
+    A search on MSR Action3D's 557-sequence subset trains on that subset by default, as `searched_images` keeps
+    its images; on another dataset format the search's options would not apply.
+    """
+    if given:
+        return dict(given)
+    spec = meta.get("data_spec") if isinstance(meta.get("data_spec"), dict) else {}
+    if spec.get("format") != format:
+        return {}
+    return dict(spec.get("loader_options") or {})
+
+
 @config_dataclass
 class DataSpec(ConfigBase):
     """How to build the images: enough to rebuild the exact same split later (eval, resume)."""
@@ -84,6 +98,9 @@ class DataSpec(ConfigBase):
     # poses `posenas run` feeds an action model (MSR Action3D: the screen files)
     poses: str = "dataset"
     lifter: str | None = None  # lifter checkpoint for poses="lifted" (None: the shipped one)
+    # keyword options of the dataset's loader, e.g. MSR Action3D {"subset": "cvpr12"} (the 557 sequences of the
+    # common protocol): part of what the split is, so eval, train and resume rebuild the same one
+    loader_options: dict[str, Any] = field(default_factory=dict)
 
 
 def load_splits(spec: DataSpec):
@@ -99,11 +116,11 @@ def load_splits(spec: DataSpec):
     if spec.poses == "lifted":
         from posenas.platform.pipeline import Pipeline, lift_dataset
 
-        options = {"version": "screen"} if spec.format == "msr_action3d" else {}
-        dataset = load_dataset(Path(spec.dataset_path), spec.format, **options)
+        screen = {"version": "screen"} if spec.format == "msr_action3d" else {}  # the real 2D to lift
+        dataset = load_dataset(Path(spec.dataset_path), spec.format, **{**spec.loader_options, **screen})
         dataset = lift_dataset(Pipeline({"lifter": {"checkpoint": spec.lifter}}), dataset)
     else:
-        dataset = load_dataset(Path(spec.dataset_path), spec.format)
+        dataset = load_dataset(Path(spec.dataset_path), spec.format, **spec.loader_options)
     enc = EncodingConfig.from_dict(spec.encoding)  # validated: JSON lists fill the tuple fields
     return protocol_split(
         dataset, spec.protocol, enc, augment_train=spec.augment_train, val_fraction=spec.val_fraction, seed=spec.seed,
