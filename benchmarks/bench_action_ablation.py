@@ -100,10 +100,17 @@ LEVERS: dict[str, tuple[str, dict]] = {
              {"space": "body"}),
     "body3d": ("the native joints, clip-mean pelvis root, unit torso, fully rotated to the body frame (as canonical_traj)",
                {"space": "body3d"}),
+    # Late fusion of two images (as two-stream skeleton models fuse joint and bone streams): per seed, one DenseNet
+    # on the joint image with its three options (= combined_joints) and one on Enhanced-SPMF (= native), each
+    # trained alone with that seed, scored on the mean of their softmaxes. Against combined_joints, its better stream.
+    "native_fusion": ("mean softmax of a DenseNet on the joint image (isotropic, tree, motion) and one on Enhanced-SPMF",
+                      {"space": "native", "fuse": ({"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree",
+                                                    "joint_motion": True}, {"encoding": "enhanced_spmf"})}),
 }
 # the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
 REFERENCE = ({n: "native" for n in LEVERS if n.startswith("native_")} | {"body": "native", "body3d": "native"}
-             | {n: "native_joints_image" for n in LEVERS if n.startswith("native_joints_") and n != "native_joints_image"})
+             | {n: "native_joints_image" for n in LEVERS if n.startswith("native_joints_") and n != "native_joints_image"}
+             | {"native_fusion": "combined_joints"})
 COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval",
               "native_mirror", "native_speed_noise", "native_frames16", "native_size48", "native_copies8",
               "native_chain")  # one pair order only: chain, parts and within_parts exclude each other
@@ -119,7 +126,8 @@ def recipe(overrides: dict) -> dict:
     r = {"space": "canonical", "size": 32, "frames": None, "augment": 4, "aug": {}, "trainval": False,
          "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf", "motion_stride": 1,
          "epochs": None, "densenet": {}, "train": {},  # epochs None: --epochs; train: ClassifierTrainConfig fields
-         "joint_scale": "per_axis", "joint_rows": "index", "joint_motion": False}
+         "joint_scale": "per_axis", "joint_rows": "index", "joint_motion": False,
+         "fuse": ()}  # fuse: the streams' own overrides (on top of the rest of this recipe) of a late-fusion row
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
     return r
@@ -134,7 +142,42 @@ def combine(names: list[str]) -> dict:
     return out
 
 
+EVALS = ("val", "val_tta", "test", "test_tta")
+
+
 def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
+    """One row: a DenseNet per seed on the recipe's images, or for a fusion recipe one per stream and seed, scored on
+    the mean of the streams' softmaxes (each stream's own accuracies kept beside, to check against its own row)."""
+    if not rec["fuse"]:
+        seeds, n_train, n_test = train_stream(dataset, protocol, rec, args, cache_dir)
+        for s in seeds:
+            s.update({k: None if s[k] is None else s[k]["accuracy"] for k in EVALS})
+        return {"recipe": rec, "seeds": seeds, "n_train": n_train, "n_test": n_test}
+    streams = [train_stream(dataset, protocol, {**rec, **stream, "fuse": ()}, args, cache_dir) for stream in rec["fuse"]]
+    seeds = []
+    for per_stream in zip(*(st[0] for st in streams)):
+        fused = {"seed": per_stream[0]["seed"], "seconds": sum(s["seconds"] for s in per_stream),
+                 "streams": [{k: None if s[k] is None else s[k]["accuracy"] for k in EVALS} for s in per_stream]}
+        for k in EVALS:
+            fused[k] = None if per_stream[0][k] is None else fused_accuracy([s[k] for s in per_stream])
+        alone = ", ".join(f"{s['test']:.3f}" for s in fused["streams"])
+        _log(f"    seed {fused['seed']}: fused test {fused['test']:.3f} tta {fused['test_tta']:.3f} val {fused['val']} "
+             f"(streams alone: test {alone})")
+        seeds.append(fused)
+    return {"recipe": rec, "seeds": seeds, "n_train": sum(st[1] for st in streams), "n_test": streams[0][2]}
+
+
+def fused_accuracy(evaluations: list[dict]) -> float:
+    """Accuracy of the mean softmax of several models' `evaluate_classifier` results on the same sequences."""
+    first = evaluations[0]
+    if any(e["sequences"] != first["sequences"] or not np.array_equal(e["labels"], first["labels"]) for e in evaluations):
+        raise ValueError("late fusion needs every model scored on the same sequences, in the same order")
+    pred = np.mean([e["probabilities"] for e in evaluations], axis=0).argmax(1)
+    return float(np.mean(pred == first["labels"]))
+
+
+def train_stream(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> tuple[list[dict], int, int]:
+    """A DenseNet per seed on one recipe's images: per seed its evaluations (`evaluate_classifier`'s dicts)."""
     from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
     from posenas.platform.classification.train import (ClassifierTrainConfig, evaluate_classifier, seed_everything,
                                                         train_classifier)
@@ -165,14 +208,15 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
         seeds.append({
             "seed": seed, "seconds": res.seconds, "epoch": res.best_epoch,
             "train_acc_last": res.history[-1]["train_acc"],  # on the augmented copies: does the net fit them?
-            "val": None if rec["trainval"] else evaluate_classifier(model, val)["accuracy"],
-            "val_tta": None if rec["trainval"] else evaluate_classifier(model, val_tta)["accuracy"],
-            "test": evaluate_classifier(model, test)["accuracy"],
-            "test_tta": evaluate_classifier(model, test_tta)["accuracy"],
+            "val": None if rec["trainval"] else evaluate_classifier(model, val),
+            "val_tta": None if rec["trainval"] else evaluate_classifier(model, val_tta),
+            "test": evaluate_classifier(model, test),
+            "test_tta": evaluate_classifier(model, test_tta),
         })
-        _log(f"    seed {seed}: test {seeds[-1]['test']:.3f} tta {seeds[-1]['test_tta']:.3f} "
-             f"val {seeds[-1]['val']} ({res.seconds:.0f} s)")
-    return {"recipe": rec, "seeds": seeds, "n_train": len(train), "n_test": int(len(set(s.split('#')[0] for s in test.seq_ids)))}
+        val_acc = None if seeds[-1]["val"] is None else seeds[-1]["val"]["accuracy"]
+        _log(f"    seed {seed}: test {seeds[-1]['test']['accuracy']:.3f} tta {seeds[-1]['test_tta']['accuracy']:.3f} "
+             f"val {val_acc} ({res.seconds:.0f} s)")
+    return seeds, len(train), int(len(set(s.split('#')[0] for s in test.seq_ids)))
 
 
 def stat(row: dict, key: str) -> tuple[float, float] | None:
@@ -208,6 +252,11 @@ def render(rows: dict, args, minutes: float, label: str) -> str:
                      f"| {delta} | {ref if base is not None else '-'} | {fmt(stat(row, 'val'))} | {fmt(stat(row, 'val_tta'))} | {row['n_train']} | {secs:.0f} |")
     lines += ["", "Per seed (test %): " + "; ".join(
         f"{n}: " + ", ".join(f"{100 * s['test']:.1f}" for s in r["seeds"]) for n, r in rows.items()), ""]
+    fused = {n: r for n, r in rows.items() if r["recipe"].get("fuse")}
+    if fused:
+        lines += ["Fusion rows, each stream alone per seed (test %): " + "; ".join(
+            f"{n} / {stream.get('encoding', '?')}: " + ", ".join(f"{100 * s['streams'][i]['test']:.1f}" for s in r["seeds"])
+            for n, r in fused.items() for i, stream in enumerate(r["recipe"]["fuse"])), ""]
     return "\n".join(lines)
 
 

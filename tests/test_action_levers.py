@@ -138,6 +138,10 @@ def test_test_time_augmentation_averages_copies_per_sequence():
     data = _images([[120, 140], [200, 60], [200, 60], [0, 255]], [0, 0, 0, 1], ids)
     ev = evaluate_classifier(_Fixed(), data)
     assert ev["num_samples"] == 2 and ev["predictions"].tolist() == [0, 1] and ev["accuracy"] == 1.0
+    # per source sequence, what a late fusion averages: its id, label and mean softmax over its copies
+    assert ev["sequences"] == ["s1", "s2"] and ev["labels"].tolist() == [0, 1]
+    assert ev["probabilities"].shape == (2, 2) and np.allclose(ev["probabilities"].sum(1), 1.0)
+    assert ev["probabilities"][0, 0] > 0.5 > ev["probabilities"][1, 0]
     # without grouping the first row alone would be wrong: the same rows as separate sequences give 3/4
     alone = _images([[120, 140], [200, 60], [200, 60], [0, 255]], [0, 0, 0, 1], ["a", "b", "c", "d"])
     assert evaluate_classifier(_Fixed(), alone)["accuracy"] == 0.75

@@ -57,3 +57,28 @@ def test_regulariser_levers_reach_the_trainer_and_the_net(abl):
     assert ClassifierTrainConfig(**abl.recipe(abl.LEVERS["native_wd"][1])["train"]).weight_decay == 0.05
     net = {**abl.DENSENET, **abl.recipe(abl.LEVERS["native_dropout"][1])["densenet"]}
     assert DenseNetConfig(num_classes=20, **net).drop_rate == 0.2
+
+
+def test_fusion_streams_are_the_rows_they_stand_for(abl):
+    """native_fusion's streams are exactly the combined_joints and native recipes, so each stream alone reproduces
+    those rows' seeds, and the delta against combined_joints is what the fusion adds."""
+    rec = abl.recipe(abl.LEVERS["native_fusion"][1])
+    joints, pairs = ({**rec, **stream, "fuse": ()} for stream in rec["fuse"])
+    assert joints == abl.recipe(abl.combine(list(abl.JOINT_COMBINABLE)))
+    assert pairs == abl.recipe(abl.LEVERS["native"][1])
+    assert abl.REFERENCE["native_fusion"] == "combined_joints"
+    assert abl.recipe({})["fuse"] == ()  # every other row trains one stream
+
+
+def test_fused_accuracy_averages_softmaxes_of_the_same_sequences(abl):
+    import numpy as np
+
+    labels = np.array([0, 1, 2])
+    a = {"sequences": ["x", "y", "z"], "labels": labels,  # right on x, y; unsure and wrong on z
+         "probabilities": np.array([[.9, .1, 0], [.2, .8, 0], [.4, .0, .35]])}
+    b = {"sequences": ["x", "y", "z"], "labels": labels,  # wrong on x (barely), sure and right on z
+         "probabilities": np.array([[.45, .55, 0], [0, 1, 0], [0, 0, 1]])}
+    assert abl.fused_accuracy([a]) == pytest.approx(2 / 3) and abl.fused_accuracy([b]) == pytest.approx(2 / 3)
+    assert abl.fused_accuracy([a, b]) == 1.0
+    with pytest.raises(ValueError, match="same sequences"):
+        abl.fused_accuracy([a, {**b, "sequences": ["y", "x", "z"]}])

@@ -248,7 +248,9 @@ def copy_groups(seq_ids: list[str]) -> tuple[np.ndarray, int]:
 
 def evaluate_classifier(model, data: ActionImages | ActionSequences, batch_size: int = 256,
                         num_classes: int | None = None, num_threads: int | None = 1) -> dict[str, Any]:
-    """accuracy, per_class (recall per class, NaN if absent), confusion (rows true), loss, predictions.
+    """accuracy, per_class (recall per class, NaN if absent), confusion (rows true), loss, predictions, and per
+    source sequence its id, label and mean softmax ("sequences", "labels", "probabilities": what a late fusion of
+    models on other images of the same split averages).
 
     Scored per source sequence: augmented copies of one sequence ('id#augK', see `protocol_split`'s
     `augment_test`) have their softmax probabilities averaged first (test-time augmentation); without
@@ -274,4 +276,7 @@ def evaluate_classifier(model, data: ActionImages | ActionSequences, batch_size:
         "loss": float(-np.mean(np.log(np.clip(mean[np.arange(n), labels], 1e-12, None)))),
         "num_samples": n,
         "predictions": pred,
+        "sequences": list(dict.fromkeys(sid.split("#aug", 1)[0] for sid in data.seq_ids)),  # copy_groups' order
+        "labels": labels,
+        "probabilities": mean,
     }
