@@ -224,6 +224,15 @@ def stat(row: dict, key: str) -> tuple[float, float] | None:
     return (100 * float(np.mean(v)), 100 * float(np.std(v))) if v else None
 
 
+def beats(rows: dict, name: str) -> bool:
+    """Whether lever `name`'s mean val beats its reference row's: strictly, so that a tie (the same correct count
+    over seeds, whose float means can differ in the last bit) does not count as a win."""
+    ref = REFERENCE.get(name, "baseline")
+    if ref not in rows or stat(rows[name], "val") is None or stat(rows[ref], "val") is None:
+        return False
+    return stat(rows[name], "val")[0] > stat(rows[ref], "val")[0] + 1e-6
+
+
 def fmt(ms) -> str:
     return "-" if ms is None else f"{ms[0]:.1f} ± {ms[1]:.1f}"
 
@@ -306,11 +315,6 @@ def main(argv=None) -> int:
             _log(f"{label}: {name}")
             rows[name] = run_row(dataset, args.protocol, recipe(LEVERS[name][1]), args, Path(tmp))
             save()
-        def beat(n: str) -> bool:
-            ref = REFERENCE.get(n, "baseline")
-            return (ref in rows and stat(rows[n], "val") is not None
-                    and stat(rows[n], "val")[0] > stat(rows[ref], "val")[0])
-
         # levers of one family only: on the native space when any was asked for, else on the baseline's; the
         # joint image's levers on their own reference
         native = any(n.startswith("native_") for n in names)
@@ -320,7 +324,7 @@ def main(argv=None) -> int:
         for row_name, (candidates, ref) in families.items():
             if args.no_combined or row_name in rows:
                 continue
-            won = [n for n in candidates if n in rows and beat(n)]
+            won = [n for n in candidates if n in rows and beats(rows, n)]
             if len(won) >= 2:
                 _log(f"{label}: {row_name} {won}")
                 rows[row_name] = run_row(dataset, args.protocol, recipe(combine(won)), args, Path(tmp))

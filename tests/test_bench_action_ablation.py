@@ -82,3 +82,15 @@ def test_fused_accuracy_averages_softmaxes_of_the_same_sequences(abl):
     assert abl.fused_accuracy([a, b]) == 1.0
     with pytest.raises(ValueError, match="same sequences"):
         abl.fused_accuracy([a, {**b, "sequences": ["y", "x", "z"]}])
+
+
+def test_a_tie_on_validation_is_not_a_win_for_the_combined_row(abl):
+    """UTKinect's tree-walk rows tied the plain joint image on val (0.75, 0.75, 0.7 against 0.7, 0.85, 0.65); the float
+    means differ in the last bit, which once put the lever into the combined row."""
+    def row(vals):
+        return {"seeds": [{"val": v} for v in vals]}
+
+    rows = {"native_joints_image": row([0.7, 0.85, 0.65]), "native_joints_tree": row([0.75, 0.75, 0.7]),
+            "native_joints_iso": row([0.8, 0.9, 0.85]), "native_joints_motion": row([0.7, 0.7, 0.7])}
+    assert [n for n in abl.JOINT_COMBINABLE if abl.beats(rows, n)] == ["native_joints_iso"]
+    assert not abl.beats({"native_joints_tree": rows["native_joints_tree"]}, "native_joints_tree")  # no reference row
