@@ -151,13 +151,13 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
     if not rec["fuse"]:
         seeds, n_train, n_test = train_stream(dataset, protocol, rec, args, cache_dir)
         for s in seeds:
-            s.update({k: None if s[k] is None else s[k]["accuracy"] for k in EVALS})
+            s.update(_accuracies(s))
         return {"recipe": rec, "seeds": seeds, "n_train": n_train, "n_test": n_test}
     streams = [train_stream(dataset, protocol, {**rec, **stream, "fuse": ()}, args, cache_dir) for stream in rec["fuse"]]
     seeds = []
     for per_stream in zip(*(st[0] for st in streams)):
         fused = {"seed": per_stream[0]["seed"], "seconds": sum(s["seconds"] for s in per_stream),
-                 "streams": [{k: None if s[k] is None else s[k]["accuracy"] for k in EVALS} for s in per_stream]}
+                 "streams": [_accuracies(s) for s in per_stream]}
         for k in EVALS:
             fused[k] = None if per_stream[0][k] is None else fused_accuracy([s[k] for s in per_stream])
         alone = ", ".join(f"{s['test']:.3f}" for s in fused["streams"])
@@ -165,6 +165,11 @@ def run_row(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> dict:
              f"(streams alone: test {alone})")
         seeds.append(fused)
     return {"recipe": rec, "seeds": seeds, "n_train": sum(st[1] for st in streams), "n_test": streams[0][2]}
+
+
+def _accuracies(seed: dict) -> dict:
+    """A seed's evaluations (`evaluate_classifier` dicts, None where not run) as accuracies."""
+    return {k: None if seed[k] is None else seed[k]["accuracy"] for k in EVALS}
 
 
 def fused_accuracy(evaluations: list[dict]) -> float:

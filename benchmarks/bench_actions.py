@@ -159,7 +159,7 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
                train_on_val=args.train_on_val,
-               loader_options=msr_loader_options(getattr(args, "msr_subset", "all")) if fmt == "msr_action3d" else {})
+               loader_options=msr_loader_options(args.msr_subset) if fmt == "msr_action3d" else {})
         runs.append({"search_seed": k, "train_seed": k, "test_acc": r.test_accs[0], "val_acc": r.val_accs[0],
                      "shared_val_acc": r.shared_val_acc, "search_seconds": r.search_seconds,
                      "genotype": r.genotype.describe(), "seconds": time.time() - t_run})

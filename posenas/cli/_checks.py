@@ -140,14 +140,14 @@ def loader_options(pairs: list[str]) -> list[str]:
     return pairs
 
 
-def check_loader_options(format: str, pairs: list[str], option: str = "--option") -> dict[str, object]:
+def parse_loader_options(format: str, pairs: list[str], option: str = "--option") -> dict[str, object]:
     """The parsed options, after checking that loader `format` takes them (no file is read)."""
-    from posenas.datasets.registry import check_loader_options as check
+    from posenas.datasets.registry import check_loader_options
     from posenas.errors import PosenasError
 
     options = parse_options(pairs)
     try:
-        check(format, options)
+        check_loader_options(format, options)
     except PosenasError as e:
         raise typer.BadParameter(str(e), param_hint=f"'{option}'") from None
     return options

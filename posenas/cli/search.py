@@ -88,7 +88,7 @@ def search(
     )
     validate_search(sc, method, hpo_samples)
     image = image_options(encoding, joint_scale, joint_rows, joint_motion)  # a bad mix fails before data or Ray
-    options = _checks.check_loader_options(format, option)  # likewise an option the loader does not take
+    options = _checks.parse_loader_options(format, option)  # likewise an option the loader does not take
     common = dict(format=format, protocol=protocol, search_config=sc, storage_path=storage_path, name=name,
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
                   storage_endpoint=storage_endpoint, space=space, poses=poses,

@@ -75,7 +75,7 @@ def train(
                                  "nothing is held out)", param_hint="'--val-fraction'")
     default_space(poses, space)  # an option lifted poses cannot take fails before any file is read
     given = image_options(encoding, joint_scale, joint_rows, joint_motion)  # likewise a joint option on a pair image
-    given_options = _checks.check_loader_options(format, option)  # and an option the loader does not take
+    given_options = _checks.parse_loader_options(format, option)  # and an option the loader does not take
     g, meta = load_genotype(genotype)  # a small JSON: read before the dataset, so its errors come first
     space, encoding_fields = searched_images(meta, poses, space, given)
     options = searched_loader_options(meta, format, given_options)
