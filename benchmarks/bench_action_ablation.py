@@ -107,10 +107,29 @@ LEVERS: dict[str, tuple[str, dict]] = {
                       {"space": "native", "fuse": ({"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree",
                                                     "joint_motion": True}, {"encoding": "enhanced_spmf"})}),
 }
+# The best single image so far, the joint image with all three of its options, as a row of its own ("joints_all": on
+# MSR it is the combined_joints recipe; on UTKinect the tie rule left tree out of combined_joints), and the input
+# and training levers measured on the Enhanced-SPMF rows again on top of it: with 78 rows (39 tree rows, 39 velocity
+# rows) squeezed into 32 pixels the image size may matter here as it did not there, and augmentation that hurt the
+# pair image can help the coordinates. Size, copies and epochs are also options of `posenas search`/`train`.
+JOINTS_ALL = {"space": "native", "encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": True}
+LEVERS |= {
+    "joints_all": ("native joint image with all three options (isotropic, tree, velocity rows)", JOINTS_ALL),
+    "joints_all_size48": ("joints_all + 48x48 images", {**JOINTS_ALL, "size": 48}),
+    "joints_all_size64": ("joints_all + 64x64 images", {**JOINTS_ALL, "size": 64}),
+    "joints_all_copies8": ("joints_all + 8 augmented copies per training sequence instead of 4", {**JOINTS_ALL, "augment": 8}),
+    "joints_all_epochs60": ("joints_all + 60 epochs instead of 30 (cosine over 60)", {**JOINTS_ALL, "epochs": 60}),
+    "joints_all_rotate0": ("joints_all + no rotation in the random copies (scale and crop only)",
+                           {**JOINTS_ALL, "aug": {"rotate_deg": 0.0}}),
+    "joints_all_rotate45": ("joints_all + rotation up to +-45 degrees instead of +-20", {**JOINTS_ALL, "aug": {"rotate_deg": 45.0}}),
+    "joints_all_speed_noise": ("joints_all + speed x0.8-1.25 and 1 cm joint noise",
+                               {**JOINTS_ALL, "aug": {"speed": (0.8, 1.25), "joint_noise": 0.01}}),
+}
 # the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
 REFERENCE = ({n: "native" for n in LEVERS if n.startswith("native_")} | {"body": "native", "body3d": "native"}
              | {n: "native_joints_image" for n in LEVERS if n.startswith("native_joints_") and n != "native_joints_image"}
-             | {"native_fusion": "combined_joints"})
+             | {"native_fusion": "combined_joints", "joints_all": "native_joints_image"}
+             | {n: "joints_all" for n in LEVERS if n.startswith("joints_all_")})
 COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "trainval",
               "native_mirror", "native_speed_noise", "native_frames16", "native_size48", "native_copies8",
               "native_chain")  # one pair order only: chain, parts and within_parts exclude each other
@@ -119,6 +138,23 @@ COMBINABLE = ("canonical_traj", "mirror", "speed_noise", "copies8", "size48", "t
 # The joint image's levers have their own combined row, "combined_joints", whose rule was fixed before any of them
 # ran: every one whose mean val beats native_joints_image's.
 JOINT_COMBINABLE = ("native_joints_iso", "native_joints_tree", "native_joints_motion")
+# Their combined row, "combined_joints_all", has its rule fixed before any of them ran: every lever whose mean val
+# beats joints_all's; of levers that set the same thing (image size, rotation range) only the one with the highest
+# mean val (the first listed on a tie).
+JOINTS_ALL_COMBINABLE = ("joints_all_size48", "joints_all_size64", "joints_all_copies8", "joints_all_epochs60",
+                         "joints_all_rotate0", "joints_all_rotate45", "joints_all_speed_noise")
+EXCLUSIVE = (("joints_all_size48", "joints_all_size64"), ("joints_all_rotate0", "joints_all_rotate45"))
+
+
+def winners(rows: dict, candidates: list[str]) -> list[str]:
+    """The candidates that beat their reference on val, keeping only the best-val one of each EXCLUSIVE group."""
+    won = [n for n in candidates if n in rows and beats(rows, n)]
+    for group in EXCLUSIVE:
+        rivals = [n for n in won if n in group]
+        if len(rivals) > 1:
+            best = max(rivals, key=lambda n: (stat(rows[n], "val")[0], -group.index(n)))
+            won = [n for n in won if n not in group or n == best]
+    return won
 
 
 def recipe(overrides: dict) -> dict:
@@ -325,11 +361,12 @@ def main(argv=None) -> int:
         native = any(n.startswith("native_") for n in names)
         families = {"combined": ([n for n in names if n in COMBINABLE and n.startswith("native_") == native],
                                  "native" if native else "baseline"),
-                    "combined_joints": ([n for n in names if n in JOINT_COMBINABLE], "native_joints_image")}
+                    "combined_joints": ([n for n in names if n in JOINT_COMBINABLE], "native_joints_image"),
+                    "combined_joints_all": ([n for n in names if n in JOINTS_ALL_COMBINABLE], "joints_all")}
         for row_name, (candidates, ref) in families.items():
             if args.no_combined or row_name in rows:
                 continue
-            won = [n for n in candidates if n in rows and beats(rows, n)]
+            won = winners(rows, candidates)
             if len(won) >= 2:
                 _log(f"{label}: {row_name} {won}")
                 rows[row_name] = run_row(dataset, args.protocol, recipe(combine(won)), args, Path(tmp))

@@ -14,7 +14,7 @@ def test_levers_change_only_their_own_keys_against_their_reference(abl):
     checked = set()
     for name, (_, overrides) in abl.LEVERS.items():
         ref_name = abl.REFERENCE.get(name)
-        if ref_name not in ("native", "native_joints_image"):
+        if ref_name not in ("native", "native_joints_image", "joints_all"):
             continue
         ref_overrides = abl.LEVERS[ref_name][1]
         ref, rec = abl.recipe(ref_overrides), abl.recipe(overrides)
@@ -23,7 +23,7 @@ def test_levers_change_only_their_own_keys_against_their_reference(abl):
         assert changed <= own, (name, changed)
         assert changed, f"{name} is the {ref_name} recipe itself"
         checked.add(ref_name)
-    assert checked == {"native", "native_joints_image"}
+    assert checked == {"native", "native_joints_image", "joints_all"}
 
 
 def test_joint_image_levers_reach_the_encoding_and_combine_on_their_own(abl):
@@ -94,3 +94,23 @@ def test_a_tie_on_validation_is_not_a_win_for_the_combined_row(abl):
             "native_joints_iso": row([0.8, 0.9, 0.85]), "native_joints_motion": row([0.7, 0.7, 0.7])}
     assert [n for n in abl.JOINT_COMBINABLE if abl.beats(rows, n)] == ["native_joints_iso"]
     assert not abl.beats({"native_joints_tree": rows["native_joints_tree"]}, "native_joints_tree")  # no reference row
+
+
+def test_joints_all_is_the_combined_joint_recipe_and_its_levers_combine_one_per_setting(abl):
+    """joints_all is the joint image with all three options (combined_joints' recipe on MSR); of its levers the
+    combined row takes every val winner, but only the best of two sizes or two rotation ranges."""
+    assert abl.recipe(abl.LEVERS["joints_all"][1]) == abl.recipe(abl.combine(list(abl.JOINT_COMBINABLE)))
+    assert all(abl.REFERENCE[n] == "joints_all" for n in abl.JOINTS_ALL_COMBINABLE)
+
+    def row(vals):
+        return {"seeds": [{"val": v} for v in vals]}
+
+    rows = {"joints_all": row([0.8, 0.8, 0.8]), "joints_all_size48": row([0.9, 0.9, 0.9]),
+            "joints_all_size64": row([0.85, 0.85, 0.85]), "joints_all_rotate0": row([0.82, 0.82, 0.82]),
+            "joints_all_rotate45": row([0.82, 0.82, 0.82]), "joints_all_copies8": row([0.8, 0.8, 0.8]),
+            "joints_all_speed_noise": row([0.81, 0.81, 0.81])}
+    won = abl.winners(rows, list(abl.JOINTS_ALL_COMBINABLE))
+    assert won == ["joints_all_size48", "joints_all_rotate0", "joints_all_speed_noise"]  # copies8 tied: out
+    both = abl.recipe(abl.combine(won))
+    assert (both["size"], both["aug"], both["joint_motion"]) == (48, {"rotate_deg": 0.0, "speed": (0.8, 1.25),
+                                                                      "joint_noise": 0.01}, True)
