@@ -111,7 +111,8 @@ LEVERS: dict[str, tuple[str, dict]] = {
 # MSR it is the combined_joints recipe; on UTKinect the tie rule left tree out of combined_joints), and the input
 # and training levers measured on the Enhanced-SPMF rows again on top of it: with 78 rows (39 tree rows, 39 velocity
 # rows) squeezed into 32 pixels the image size may matter here as it did not there, and augmentation that hurt the
-# pair image can help the coordinates. Size, copies and epochs are also options of `posenas search`/`train`.
+# pair image can help the coordinates. Size, copies and epochs are also options of bench_actions.py (--size,
+# --augment, --epochs), so a winner can be carried to the searched rows.
 JOINTS_ALL = {"space": "native", "encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": True}
 LEVERS |= {
     "joints_all": ("native joint image with all three options (isotropic, tree, velocity rows)", JOINTS_ALL),
