@@ -30,6 +30,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from bench_actions import DEFAULT_DATA, DENSENET, REPO, _log  # noqa: E402
 
+# The joint image with all three of its options (EncodingConfig.joint_*): the best single image so far.
+JOINT_IMAGE_ALL = {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": True}
+JOINTS_ALL = {"space": "native", **JOINT_IMAGE_ALL}
+
 # lever name -> (what it changes, overrides of the baseline recipe)
 LEVERS: dict[str, tuple[str, dict]] = {
     "baseline": ("canonical space (per-frame pelvis root), 32x32 Enhanced-SPMF, 4 copies (rotate/scale/crop)", {}),
@@ -104,17 +108,13 @@ LEVERS: dict[str, tuple[str, dict]] = {
     # on the joint image with its three options (= combined_joints) and one on Enhanced-SPMF (= native), each
     # trained alone with that seed, scored on the mean of their softmaxes. Against combined_joints, its better stream.
     "native_fusion": ("mean softmax of a DenseNet on the joint image (isotropic, tree, motion) and one on Enhanced-SPMF",
-                      {"space": "native", "fuse": ({"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree",
-                                                    "joint_motion": True}, {"encoding": "enhanced_spmf"})}),
-}
-# The best single image so far, the joint image with all three of its options, as a row of its own ("joints_all": on
-# MSR it is the combined_joints recipe; on UTKinect the tie rule left tree out of combined_joints), and the input
-# and training levers measured on the Enhanced-SPMF rows again on top of it: with 78 rows (39 tree rows, 39 velocity
-# rows) squeezed into 32 pixels the image size may matter here as it did not there, and augmentation that hurt the
-# pair image can help the coordinates. Size, copies and epochs are also options of bench_actions.py (--size,
-# --augment, --epochs), so a winner can be carried to the searched rows.
-JOINTS_ALL = {"space": "native", "encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": True}
-LEVERS |= {
+                      {"space": "native", "fuse": (JOINT_IMAGE_ALL, {"encoding": "enhanced_spmf"})}),
+    # JOINTS_ALL as a row of its own ("joints_all": on
+    # MSR it is the combined_joints recipe; on UTKinect the tie rule left tree out of combined_joints), and the input
+    # and training levers measured on the Enhanced-SPMF rows again on top of it: with 78 rows (39 tree rows, 39 velocity
+    # rows) squeezed into 32 pixels the image size may matter here as it did not there, and augmentation that hurt the
+    # pair image can help the coordinates. Size, copies and epochs are also options of bench_actions.py (--size,
+    # --augment, --epochs), so a winner can be carried to the searched rows.
     "joints_all": ("native joint image with all three options (isotropic, tree, velocity rows)", JOINTS_ALL),
     "joints_all_size48": ("joints_all + 48x48 images", {**JOINTS_ALL, "size": 48}),
     "joints_all_size64": ("joints_all + 64x64 images", {**JOINTS_ALL, "size": 64}),
