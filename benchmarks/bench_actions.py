@@ -102,7 +102,8 @@ def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
     from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=args.augment, val_fraction=_val_fraction(args),
-                                      seed=args.data_seed, cache_dir=cache_dir, space=args.space)
+                                      seed=args.data_seed, cache_dir=cache_dir, space=args.space,
+                                      augment_config=_augment_config(args))
     return _train_seeds(lambda: DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET)),
                         train, val, test, args, tc)
 
@@ -113,7 +114,8 @@ def run_sequence_model(family: str, dataset, protocol, args, tc):
     from posenas.platform.encoding.action_data import protocol_split_sequences
 
     train, val, test = protocol_split_sequences(dataset, protocol, frames=TCN_FRAMES, augment_train=args.augment,
-                                                val_fraction=_val_fraction(args), seed=args.data_seed, space=args.space)
+                                                val_fraction=_val_fraction(args), seed=args.data_seed, space=args.space,
+                                                augment_config=_augment_config(args))
     config = {"num_classes": train.num_classes, "in_features": int(train.features.shape[2])}
     if family == "stgcn":  # the graph is the skeleton of the space's layout
         from posenas.core.skeleton import get_layout
@@ -133,6 +135,19 @@ SEQUENCE_MODELS = ("TCN /", "ST-GCN /")
 def _fit_tag(args) -> str:
     """Column suffix of rows trained on train+val, so that they sit beside the held-out-val rows when merged."""
     return TV if args.train_on_val else ""
+
+
+def _augment_options(args) -> dict:
+    """DataSpec.augment of the run: the AugmentConfig fields given (none by default, so old rows keep resuming)."""
+    from posenas.search.data import augment_options
+
+    return augment_options(getattr(args, "rotate_deg", None))
+
+
+def _augment_config(args):
+    from posenas.platform.encoding.action_data import AugmentConfig
+
+    return AugmentConfig.from_dict(_augment_options(args))
 
 
 def _val_fraction(args) -> float:
@@ -158,7 +173,7 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
-               train_on_val=args.train_on_val,
+               train_on_val=args.train_on_val, augment=_augment_options(args),
                loader_options=msr_loader_options(args.msr_subset) if fmt == "msr_action3d" else {})
         runs.append({"search_seed": k, "train_seed": k, "test_acc": r.test_accs[0], "val_acc": r.val_accs[0],
                      "shared_val_acc": r.shared_val_acc, "search_seconds": r.search_seconds,
@@ -234,6 +249,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=None, help="default: ClassifierTrainConfig's (what `posenas train` runs)")
     ap.add_argument("--augment", type=int, default=4,
                     help="random copies per training sequence (4: the search's default, posenas.search.data.DataSpec)")
+    ap.add_argument("--rotate-deg", type=float, default=None,
+                    help="rotation range of the training copies, +- degrees (default: AugmentConfig's, as the CLI's "
+                         "--rotate-deg)")
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--seeds", type=int, default=3, help="training seeds of every baseline row")
     ap.add_argument("--search-runs", type=int, default=3,
@@ -337,6 +355,12 @@ def main(argv=None) -> int:
     if _joint_options(args) and not joint_rows_asked:  # before any data loads: they would change nothing
         ap.error("--joint-scale/--joint-rows/--joint-motion: no joint-image row runs (give --encodings joints or "
                  "--search-encoding joints)")
+    from posenas.errors import ConfigError
+
+    try:
+        _augment_config(args)
+    except ConfigError as exc:  # likewise
+        ap.error(f"--rotate-deg: {exc}")
 
     tc = ClassifierTrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
                                num_threads=args.threads)
@@ -512,6 +536,7 @@ def _settings(args) -> dict:
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise
         out["search_encoding"] = args.search_encoding
     out.update(_joint_options(args))  # likewise
+    out.update(_augment_options(args))  # likewise
     return out
 
 
@@ -558,7 +583,8 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         f"Machine of this process: {_machine()}, torch threads {args.threads}; total wall time {total / 60:.1f} min.",
         "",
         f"Budget, the same for every row: {args.epochs} epochs, batch 32, AdamW lr {tc.lr}, cosine, label smoothing "
-        f"{tc.label_smoothing}, {args.augment} augmented copies per training sequence (rotation/scale/time crop), "
+        f"{tc.label_smoothing}, {args.augment} augmented copies per training sequence (rotation up to "
+        f"±{_augment_config(args).rotate_deg:g}°, scale, time crop), "
         f"{args.size}x{args.size} images, pose space `{args.space}`; every cell is mean ± std (n) over {args.seeds} training seeds, searched rows "
         f"over {args.search_runs} runs (run k: search seed k, training seed k). Validation = 20% of the "
         "training subjects (data seed "

@@ -181,3 +181,43 @@ def test_msr_subset_reaches_the_search_api(bench, monkeypatch):
             bench.run_search_row("enas", "/d", fmt, "cross_subject", bench.image_config("joints", args), args,
                                  ClassifierTrainConfig(), "/tmp/s")
     assert seen == [("msr_action3d", {"subset": "cvpr12"}), ("utkinect", {}), ("msr_action3d", {})]
+
+
+def test_rotation_range_reaches_every_row_and_enters_the_settings_only_when_given(bench, monkeypatch, capsys):
+    """--rotate-deg: the DenseNet/TCN splits and the searched rows' DataSpec get it; old rows keep resuming."""
+    import posenas.platform.encoding.action_data as action_data
+    import posenas.search.api as api
+    from posenas.platform.classification.train import ClassifierTrainConfig
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_search(path, fmt, protocol, **kwargs):
+        seen.append(("search", kwargs["augment"]))
+        raise Stop
+
+    def fake_split(*a, augment_config, **kwargs):
+        seen.append(("split", augment_config.rotate_deg))
+        raise Stop
+
+    monkeypatch.setattr(api, "search_and_train", fake_search)
+    monkeypatch.setattr(action_data, "protocol_split", fake_split)
+    monkeypatch.setattr(action_data, "protocol_split_sequences", fake_split)
+    for argv in ([], ["--rotate-deg", "45"]):
+        args = bench.parser().parse_args(argv)
+        args.space, args.epochs, args.search_epochs, args.reward = "native", 30, 8, "val_acc"
+        enc = bench.image_config("joints", args)
+        for run in (lambda: bench.run_search_row("enas", "/d", "utkinect", "cross_subject", enc, args,
+                                                 ClassifierTrainConfig(), "/tmp/s"),
+                    lambda: bench.run_image_model(None, "cross_subject", enc, args, ClassifierTrainConfig(), None),
+                    lambda: bench.run_sequence_model("tcn", None, "cross_subject", args, ClassifierTrainConfig())):
+            with pytest.raises(Stop):
+                run()
+        assert ("rotate_deg" in bench._settings(args)) == bool(argv)
+    assert seen == [("search", {}), ("split", 20.0), ("split", 20.0),
+                    ("search", {"rotate_deg": 45.0}), ("split", 45.0), ("split", 45.0)]
+    with pytest.raises(SystemExit) as exit_info:  # a bad range fails before any data
+        bench.main(["--rotate-deg", "200", "--data", "/nonexistent"])
+    assert exit_info.value.code == 2 and "--rotate-deg" in capsys.readouterr().err

@@ -77,8 +77,14 @@ def test_cli_defaults_are_the_benchmark_budget():
     from posenas.platform.classification.train import ClassifierTrainConfig
     from posenas.search.enas import SearchConfig
 
+    import dataclasses
+
+    from posenas.search.data import DataSpec
+
     s, t = inspect.signature(search).parameters, inspect.signature(train).parameters
     assert s["epochs"].default.default == SearchConfig().epochs
+    copies = {f.name: f.default for f in dataclasses.fields(DataSpec)}["augment_train"]
+    assert s["augment_train"].default.default == t["augment_train"].default.default == copies
     assert s["train_epochs"].default.default == t["epochs"].default.default == ClassifierTrainConfig().epochs
 
 
@@ -120,16 +126,19 @@ def test_search_passes_the_joint_image_options_to_the_data(tmp_path: Path, monke
         pass
 
     def fake_search_only(dataset, **kwargs):
-        seen.append(kwargs["encoding"])
+        seen.append((kwargs["encoding"], kwargs["augment_train"], kwargs["augment"]))
         raise Stop
 
     monkeypatch.setattr(api, "search_only", fake_search_only)
+    monkeypatch.setattr(api, "search_and_train", fake_search_only)
     (tmp_path / "d").mkdir()
-    for extra in ([], ["--encoding", "joints", "--joint-rows", "tree", "--joint-scale", "isotropic", "--no-joint-motion"]):
+    for extra in ([], ["--encoding", "joints", "--joint-rows", "tree", "--joint-scale", "isotropic", "--no-joint-motion"],
+                  ["--augment-train", "8", "--rotate-deg", "45", "--final-seeds", "3", "--train-epochs", "60"]):
         with pytest.raises(Stop):
             main(["search", "--dataset", str(tmp_path / "d"), "-o", str(tmp_path / "out"), *extra])
-    assert seen == [{"encoding": "enhanced_spmf"},
-                    {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": False}]
+    assert seen == [({"encoding": "enhanced_spmf"}, 4, {}),
+                    ({"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": False}, 4, {}),
+                    ({"encoding": "enhanced_spmf"}, 8, {"rotate_deg": 45.0})]
 
 
 def test_search_and_train_take_loader_options_and_train_follows_the_search(tmp_path: Path, monkeypatch):
@@ -192,3 +201,21 @@ def test_msr_cvpr12_subset_reaches_the_split(msr_root: Path):
     listed = set(read_cvpr12_list(msr_root))
     assert set(test.seq_ids) <= listed and set(train.seq_ids) | set(val.seq_ids) <= listed
     assert len(test) == len(test_all) - 2 and set(test.seq_ids) < set(test_all.seq_ids)
+
+
+@pytest.mark.realdata
+def test_the_data_specs_augmentation_reaches_the_training_copies_only(tiny_msr: Path):
+    """DataSpec.augment (`--rotate-deg`) changes the training copies; val and test stay the plain sequences."""
+    from posenas.errors import ConfigError
+    from posenas.search.data import DataSpec, load_splits
+
+    spec = DataSpec(str(tiny_msr), "msr_action3d", "cross_subject", augment_train=2, augment={"rotate_deg": 0.0})
+    assert DataSpec(**spec.to_dict()) == spec  # recorded in run files and checkpoints
+    still, val0, test0 = load_splits(spec)
+    turned, val1, test1 = load_splits(DataSpec(str(tiny_msr), "msr_action3d", "cross_subject", augment_train=2,
+                                               augment={"rotate_deg": 90.0}))
+    assert still.seq_ids == turned.seq_ids and not np.allclose(still.images, turned.images)
+    assert np.array_equal(test0.images, test1.images) and np.array_equal(val0.images, val1.images)
+    with pytest.raises(ConfigError, match="rotate_deg"):  # before the dataset is read
+        load_splits(DataSpec("/nonexistent", augment={"rotate_deg": 200.0}))
+

@@ -54,6 +54,13 @@ def search(
     hpo_samples: int = typer.Option(1, "--hpo-samples", min=1, help=">1: ASHA over controller lr, entropy weight, child lr."),
     final_seeds: int = typer.Option(0, "--final-seeds", min=0, help="Also retrain the result from scratch with this many seeds."),
     train_epochs: int = typer.Option(30, "--train-epochs", min=1, help="Epochs of the from-scratch training (with --final-seeds)."),
+    augment_train: int = typer.Option(
+        4, "--augment-train", min=0,
+        help="Random copies of each training sequence (rotation, scale, time crop) for the search's child training "
+             "and, with --final-seeds, the from-scratch training (as `posenas train --augment-train`)."),
+    rotate_deg: Optional[float] = typer.Option(
+        None, "--rotate-deg", min=0.0, max=180.0,
+        help="Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20)."),
     train_on_val: bool = typer.Option(
         True, "--train-on-val/--select-on-val",
         help="With --final-seeds: train on train+val for exactly --train-epochs, last epoch kept (default, as "
@@ -77,7 +84,7 @@ def search(
     """Run an ENAS search hosted on Ray Tune; writes the genotype JSON and a report (PNG plots)."""
     from posenas.search import api
     from posenas.search.controller import ControllerConfig
-    from posenas.search.data import image_options
+    from posenas.search.data import augment_options, image_options
     from posenas.search.enas import SearchConfig
     from posenas.search.tune_search import validate_search
     from posenas.platform.classification.cellnet import NetConfig
@@ -92,7 +99,8 @@ def search(
     common = dict(format=format, protocol=protocol, search_config=sc, storage_path=storage_path, name=name,
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
                   storage_endpoint=storage_endpoint, space=space, poses=poses,
-                  encoding=image, loader_options=options)
+                  encoding=image, loader_options=options, augment_train=augment_train,
+                  augment=augment_options(rotate_deg))
     if final_seeds > 0:
         result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds,
                                       train_on_val=train_on_val, **common)

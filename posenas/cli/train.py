@@ -36,7 +36,10 @@ def train(
     storage_endpoint: Optional[str] = typer.Option(None, "--storage-endpoint", help=ENDPOINT_HELP),
     name: Optional[str] = typer.Option(None, "--name"),
     address: Optional[str] = typer.Option(None, "--address"),
-    augment_train: int = typer.Option(4, "--augment-train", min=0),
+    augment_train: int = typer.Option(4, "--augment-train", min=0, help="Random copies of each training sequence."),
+    rotate_deg: Optional[float] = typer.Option(
+        None, "--rotate-deg", min=0.0, max=180.0,
+        help="Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20) (not taken from the search)."),
     val_fraction: Optional[float] = typer.Option(
         None, "--val-fraction", callback=_checks.fraction_open,
         help="With --select-on-val: share of the training subjects held out to pick the epoch (0 < f < 1; default 0.2)."),
@@ -64,8 +67,8 @@ def train(
 ) -> None:
     """Train a genotype from scratch (one Tune trial per seed) and report test accuracy per seed."""
     from posenas.search import api
-    from posenas.search.data import (DataSpec, default_space, image_options, load_splits, searched_images,
-                                     searched_loader_options)
+    from posenas.search.data import (DataSpec, augment_options, default_space, image_options, load_splits,
+                                     searched_images, searched_loader_options)
     from posenas.platform.classification.genotype import load_genotype
     from posenas.platform.classification.cellnet import NetConfig
     from posenas.platform.encoding.spmf import EncodingConfig
@@ -94,7 +97,7 @@ def train(
     spec = DataSpec(str(dataset.expanduser().resolve()), format, protocol, augment_train,
                     **({} if held_out is None else {"val_fraction": held_out}),
                     encoding=encoding_fields, poses=poses, lifter=None if lifter is None else str(lifter.resolve()), space=space,
-                    loader_options=options)
+                    loader_options=options, augment=augment_options(rotate_deg))
     splits = load_splits(spec)
     outcome = api.train_genotype(g, splits, spec, net, {"epochs": epochs}, storage_path, name or f"train_{genotype.stem}", seeds, address,
                                  storage_endpoint=storage_endpoint)

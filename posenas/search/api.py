@@ -82,13 +82,15 @@ def search_only(
     space: str | None = None,
     poses: str = "dataset",
     loader_options: dict[str, Any] | None = None,
+    augment: dict[str, Any] | None = None,
 ) -> tuple[SearchResult, DataSpec, tuple]:
     """Run/resume the search and write its report; returns (result, data spec, (train, val, test)).
 
     `storage_path` may be a local folder or a URI (s3://bucket/prefix; `storage_endpoint` for an
     S3-compatible store): the Tune experiment and the run file go there, so `resume` works from any
     machine that can reach it. `loader_options` go to the dataset's loader (MSR Action3D: subset="cvpr12" for
-    the common protocol's 557 sequences) and are recorded with the split, so `posenas train` rebuilds it."""
+    the common protocol's 557 sequences) and are recorded with the split, so `posenas train` rebuilds it.
+    `augment`: AugmentConfig fields of the training copies (e.g. {"rotate_deg": 45}), recorded likewise."""
     from posenas.core import storage as store
     from posenas.core.ray_runtime import init_ray
     from posenas.search.report import write_report
@@ -98,7 +100,7 @@ def search_only(
 
     spec = DataSpec(str(Path(dataset_path).expanduser().resolve()), format, protocol, augment_train, val_fraction,
                     data_seed, dict(encoding or {}), space=default_space(poses, space), poses=poses,
-                    loader_options=dict(loader_options or {}))
+                    loader_options=dict(loader_options or {}), augment=dict(augment or {}))
     name = name or _default_name(spec, method)
     storage = store.normalize_storage_path(storage_path)
     run_file = store.join(storage, name, RUN_FILE)
@@ -204,6 +206,7 @@ def search_and_train(
     poses: str = "dataset",
     train_on_val: bool = True,
     loader_options: dict[str, Any] | None = None,
+    augment: dict[str, Any] | None = None,
 ) -> SearchResult:
     """Search (validation split carved from the training subjects), derive, retrain from scratch per seed,
     evaluate on the protocol's test split. `train_config`: a ClassifierTrainConfig or its dict.
@@ -215,7 +218,7 @@ def search_and_train(
     result, spec, splits = search_only(
         dataset_path, format, protocol, search_config, storage_path, name, method, address, resume, hpo_samples,
         augment_train, val_fraction, data_seed, encoding, verbose, storage_endpoint=storage_endpoint, space=space,
-        poses=poses, loader_options=loader_options,
+        poses=poses, loader_options=loader_options, augment=augment,
     )
     net = NetConfig(**result.search_config["net"])
     t0 = time.time()

@@ -89,7 +89,7 @@ class DataSpec(ConfigBase):
     dataset_path: str
     format: str | None = "msr_action3d"
     protocol: str = "cross_subject"
-    augment_train: int = 4
+    augment_train: int = 4  # random copies per training sequence
     val_fraction: float = 0.2
     seed: int = 0
     encoding: dict[str, Any] = field(default_factory=dict)  # EncodingConfig fields
@@ -101,18 +101,28 @@ class DataSpec(ConfigBase):
     # keyword options of the dataset's loader, e.g. MSR Action3D {"subset": "cvpr12"} (the 557 sequences of the
     # common protocol): part of what the split is, so eval, train and resume rebuild the same one
     loader_options: dict[str, Any] = field(default_factory=dict)
+    # the training copies' randomness: AugmentConfig fields that differ from its defaults, e.g. {"rotate_deg": 45}
+    augment: dict[str, Any] = field(default_factory=dict)
+
+
+def augment_options(rotate_deg: float | None = None) -> dict[str, Any]:
+    """DataSpec.augment of the CLI's augmentation options: only those given, so records stay short."""
+    return {} if rotate_deg is None else {"rotate_deg": float(rotate_deg)}
 
 
 def load_splits(spec: DataSpec):
     """(train, val, test) ActionImages for the spec (H7's protocol_split on the loaded dataset)."""
     from posenas.datasets import load_dataset
-    from posenas.platform.encoding.action_data import protocol_split
+    from posenas.platform.encoding.action_data import AugmentConfig, protocol_split
     from posenas.platform.encoding.spmf import EncodingConfig
 
     if spec.poses not in ("dataset", "lifted"):
         from posenas.errors import PosenasError
 
         raise PosenasError(f"DataSpec.poses must be 'dataset' or 'lifted', got {spec.poses!r}")
+    # validated before any data loads (JSON lists fill the tuple fields; a bad field is one ConfigError line)
+    enc = EncodingConfig.from_dict(spec.encoding)
+    aug = AugmentConfig.from_dict(spec.augment)
     if spec.poses == "lifted":
         from posenas.platform.pipeline import Pipeline, lift_dataset
 
@@ -121,10 +131,9 @@ def load_splits(spec: DataSpec):
         dataset = lift_dataset(Pipeline({"lifter": {"checkpoint": spec.lifter}}), dataset)
     else:
         dataset = load_dataset(Path(spec.dataset_path), spec.format, **spec.loader_options)
-    enc = EncodingConfig.from_dict(spec.encoding)  # validated: JSON lists fill the tuple fields
     return protocol_split(
         dataset, spec.protocol, enc, augment_train=spec.augment_train, val_fraction=spec.val_fraction, seed=spec.seed,
-        space=spec.space,
+        space=spec.space, augment_config=aug,
     )
 
 

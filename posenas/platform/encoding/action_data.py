@@ -115,6 +115,8 @@ class AugmentConfig(ConfigBase):
     joint_noise: float = 0.0  # std of i.i.d. Gaussian noise added to every joint, metres
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.rotate_deg <= 180.0:
+            raise ConfigError("AugmentConfig", "rotate_deg", f"degrees in [0, 180], got {self.rotate_deg}")
         if not 0.0 <= self.mirror <= 1.0:
             raise ConfigError("AugmentConfig", "mirror", f"a probability in [0, 1], got {self.mirror}")
         if not 0.0 < self.speed[0] <= self.speed[1]:
