@@ -145,6 +145,7 @@ def _augment_options(args) -> dict:
 
 
 def _augment_config(args):
+    """The AugmentConfig of every row's training copies (validated: a bad range is a ConfigError)."""
     from posenas.platform.encoding.action_data import AugmentConfig
 
     return AugmentConfig.from_dict(_augment_options(args))

@@ -39,7 +39,7 @@ def train(
     augment_train: int = typer.Option(4, "--augment-train", min=0, help="Random copies of each training sequence."),
     rotate_deg: Optional[float] = typer.Option(
         None, "--rotate-deg", min=0.0, max=180.0,
-        help="Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20) (not taken from the search)."),
+        help="Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20; not taken from the search)."),
     val_fraction: Optional[float] = typer.Option(
         None, "--val-fraction", callback=_checks.fraction_open,
         help="With --select-on-val: share of the training subjects held out to pick the epoch (0 < f < 1; default 0.2)."),
