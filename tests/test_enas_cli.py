@@ -70,16 +70,14 @@ def test_eval_of_a_saved_child_on_msr_test_split(msr_root: Path, tmp_path: Path)
 
 def test_cli_defaults_are_the_benchmark_budget():
     """`posenas search` + `posenas train` with their defaults are what `bench_actions.py` runs by default."""
+    import dataclasses
     import inspect
 
     from posenas.cli.search import search
     from posenas.cli.train import train
     from posenas.platform.classification.train import ClassifierTrainConfig
-    from posenas.search.enas import SearchConfig
-
-    import dataclasses
-
     from posenas.search.data import DataSpec
+    from posenas.search.enas import SearchConfig
 
     s, t = inspect.signature(search).parameters, inspect.signature(train).parameters
     assert s["epochs"].default.default == SearchConfig().epochs

@@ -27,6 +27,8 @@ JOINT_SCALE_HELP = ("Joint image only: per_axis (each of x, y, z min-max normali
 JOINT_ROWS_HELP = ("Joint image only: index (one row per joint, the layout's order) or tree (the walk of the kinematic "
                    "tree that comes back along every bone: neighbouring rows are joined by a bone).")
 JOINT_MOTION_HELP = "Joint image only: add per-frame velocity rows under the position rows."
+COPIES_HELP = "Random copies of each training sequence (rotation, scale, time crop)."
+ROTATE_DEG_HELP = "Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20)."
 ENDPOINT_HELP = "S3-compatible store for an s3:// storage path (MinIO, Ceph, ...): http(s)://host:port."
 
 
@@ -56,11 +58,8 @@ def search(
     train_epochs: int = typer.Option(30, "--train-epochs", min=1, help="Epochs of the from-scratch training (with --final-seeds)."),
     augment_train: int = typer.Option(
         4, "--augment-train", min=0,
-        help="Random copies of each training sequence (rotation, scale, time crop) for the search's child training "
-             "and, with --final-seeds, the from-scratch training (as `posenas train --augment-train`)."),
-    rotate_deg: Optional[float] = typer.Option(
-        None, "--rotate-deg", min=0.0, max=180.0,
-        help="Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20)."),
+        help=COPIES_HELP + " For the search's child training and, with --final-seeds, the from-scratch training."),
+    rotate_deg: Optional[float] = typer.Option(None, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP),
     train_on_val: bool = typer.Option(
         True, "--train-on-val/--select-on-val",
         help="With --final-seeds: train on train+val for exactly --train-epochs, last epoch kept (default, as "

@@ -12,8 +12,8 @@ from typing import Literal, Optional
 import typer
 
 from posenas.cli import _checks
-from posenas.cli.search import (ENCODING_HELP, ENDPOINT_HELP, JOINT_MOTION_HELP, JOINT_ROWS_HELP, JOINT_SCALE_HELP,
-                                SPACE_HELP, STORAGE_HELP)
+from posenas.cli.search import (COPIES_HELP, ENCODING_HELP, ENDPOINT_HELP, JOINT_MOTION_HELP, JOINT_ROWS_HELP,
+                                JOINT_SCALE_HELP, ROTATE_DEG_HELP, SPACE_HELP, STORAGE_HELP)
 
 
 SEARCHED = " Default: the genotype's search's."
@@ -36,10 +36,9 @@ def train(
     storage_endpoint: Optional[str] = typer.Option(None, "--storage-endpoint", help=ENDPOINT_HELP),
     name: Optional[str] = typer.Option(None, "--name"),
     address: Optional[str] = typer.Option(None, "--address"),
-    augment_train: int = typer.Option(4, "--augment-train", min=0, help="Random copies of each training sequence."),
+    augment_train: int = typer.Option(4, "--augment-train", min=0, help=COPIES_HELP),
     rotate_deg: Optional[float] = typer.Option(
-        None, "--rotate-deg", min=0.0, max=180.0,
-        help="Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20; not taken from the search)."),
+        None, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP + " Not taken from the search."),
     val_fraction: Optional[float] = typer.Option(
         None, "--val-fraction", callback=_checks.fraction_open,
         help="With --select-on-val: share of the training subjects held out to pick the epoch (0 < f < 1; default 0.2)."),
