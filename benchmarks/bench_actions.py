@@ -170,7 +170,7 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
     runs = list(runs or [])
     for k in range(len(runs), args.search_runs):
         t_run = time.time()
-        sc = SearchConfig(epochs=args.search_epochs, seed=k, reward=args.reward)
+        sc = SearchConfig(epochs=args.search_epochs, seed=k, reward=args.reward, warmup_epochs=args.warmup_epochs)
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
@@ -272,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--reward", default=None, choices=["val_acc", "val_likelihood"],
                     help="the ENAS controller's reward (SearchConfig.reward; default: its default); a non-default "
                          "reward is named in the ENAS column")
+    ap.add_argument("--warmup-epochs", type=int, default=0,
+                    help="SearchConfig.warmup_epochs: first search epochs on uniform children, no controller steps; "
+                         "a non-zero value is named in the ENAS column")
     ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
     ap.add_argument("--no-stgcn", action="store_true", help="leave out the ST-GCN rows")
     ap.add_argument("--no-baselines", action="store_true", help="searched rows only (DenseNet, TCN, ST-GCN left out)")
@@ -346,6 +349,8 @@ def main(argv=None) -> int:
     args.epochs = args.epochs or ClassifierTrainConfig().epochs
     args.search_epochs = args.search_epochs or SearchConfig().epochs
     args.reward = args.reward or SearchConfig().reward
+    if not 0 <= args.warmup_epochs < args.search_epochs:  # before any data loads
+        ap.error(f"--warmup-epochs {args.warmup_epochs}: must be >= 0 and < the search epochs ({args.search_epochs})")
     if args.quick:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment, args.seeds = min(args.augment, 1), 1
@@ -517,7 +522,10 @@ def _search_name(method: str, args) -> str:
     reward = getattr(args, "reward", None) or SearchConfig().reward
     if method != "enas":
         return "random search"
-    return "ENAS" if reward == SearchConfig().reward else f"ENAS ({reward.removeprefix('val_')} reward)"
+    notes = [] if reward == SearchConfig().reward else [f"{reward.removeprefix('val_')} reward"]
+    if getattr(args, "warmup_epochs", 0):
+        notes.append(f"{args.warmup_epochs} warm-up epochs")
+    return f"ENAS ({', '.join(notes)})" if notes else "ENAS"
 
 
 def _settings(args) -> dict:
@@ -532,6 +540,8 @@ def _settings(args) -> dict:
     reward = getattr(args, "reward", None) or SearchConfig().reward
     if reward != SearchConfig().reward:  # likewise
         out["reward"] = reward
+    if getattr(args, "warmup_epochs", 0):  # likewise
+        out["warmup_epochs"] = str(args.warmup_epochs)
     if getattr(args, "msr_subset", "all") != "all":  # likewise
         out["msr_subset"] = args.msr_subset
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise

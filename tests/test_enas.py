@@ -245,6 +245,36 @@ def test_random_search_has_the_same_child_step_budget():
     best.validate()
 
 
+def test_warmup_epochs_train_uniform_children_and_leave_the_controller_alone(monkeypatch):
+    """During the first warmup_epochs the shared phase draws children uniformly (not from the controller) and
+    no REINFORCE step runs; afterwards both are the controller's again. A warm-up as long as the search fails."""
+    import posenas.search.enas as enas_mod
+    from posenas.errors import PosenasError
+    from posenas.search.tune_search import validate_search
+
+    train, val = _toy(96, seed=1), _toy(32, seed=2)
+    s = EnasSearch(_search_config(epochs=3, warmup_epochs=1), train, val)
+    uniform, from_controller = [], []
+    draw, sample = enas_mod.random_genotype, s.controller.sample
+    monkeypatch.setattr(enas_mod, "random_genotype", lambda *a: uniform.append(1) or draw(*a))
+    monkeypatch.setattr(s.controller, "sample", lambda: from_controller.append(1) or sample())
+    digest = s.controller_digest()
+    m = s.run_epoch()
+    assert "reward" not in m and s.controller_digest() == digest and s.reinforce.baseline is None
+    assert len(uniform) == m["child_steps"] == 3  # one uniform child per training minibatch
+    assert len(from_controller) == s.config.eval_samples  # only the end-of-epoch tracking asked the controller
+    uniform.clear()
+    m = s.run_epoch()
+    assert "reward" in m and s.controller_digest() != digest and not uniform
+    state = s.state_dict()  # resumes after the warm-up: the epoch counter decides
+    s2 = EnasSearch(_search_config(epochs=3, warmup_epochs=1), train, val)
+    s2.load_state_dict(state)
+    assert not s2.in_warmup()
+    for bad in (-1, 3):
+        with pytest.raises(PosenasError, match="warmup_epochs"):
+            validate_search(_search_config(epochs=3, warmup_epochs=bad))
+
+
 def test_search_config_overrides_and_unknown_keys():
     sc = SearchConfig().with_overrides({"controller_lr": 1e-3, "entropy_weight": 0.01, "child_lr": 0.1, "channels": 20})
     assert sc.controller.lr == 1e-3 and sc.controller.entropy_weight == 0.01 and sc.child_lr == 0.1 and sc.net.channels == 20

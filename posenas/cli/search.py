@@ -68,6 +68,10 @@ def search(
     reward: Literal["val_acc", "val_likelihood"] = typer.Option(
         "val_acc", "--reward", help="The ENAS controller's reward on a validation minibatch: val_acc (its accuracy, "
                                     "as in ENAS) or val_likelihood (exp(-cross-entropy): no ties between children)."),
+    warmup_epochs: int = typer.Option(
+        0, "--warmup-epochs", min=0,
+        help="First search epochs that train the shared weights on uniformly drawn children, with no controller "
+             "steps (ENAS; must be < --epochs): convolutions get trained before the controller compares them."),
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
@@ -90,6 +94,7 @@ def search(
 
     sc = SearchConfig(
         epochs=epochs, workers=workers, gpus_per_worker=gpus_per_worker, seed=seed, reward=reward,
+        warmup_epochs=warmup_epochs,
         net=NetConfig(channels=channels, cells_per_block=cells, num_nodes=nodes), controller=ControllerConfig(),
     )
     validate_search(sc, method, hpo_samples)

@@ -186,6 +186,7 @@ def validate_search(search_config, method: str = "enas", hpo_samples: int = 1) -
     sc, net = search_config, search_config.net
     checks = [
         ("epochs", sc.epochs, sc.epochs >= 1, ">= 1"),
+        ("warmup_epochs", sc.warmup_epochs, 0 <= sc.warmup_epochs < sc.epochs, f">= 0 and < epochs ({sc.epochs})"),
         ("workers", sc.workers, sc.workers >= 0, ">= 0"),
         ("cpus_per_worker", sc.cpus_per_worker, sc.cpus_per_worker > 0, "> 0"),
         ("gpus_per_worker", sc.gpus_per_worker, sc.gpus_per_worker >= 0, ">= 0"),
