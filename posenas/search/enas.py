@@ -2,9 +2,10 @@
 
 Each epoch: (1) one pass over the training images, every minibatch trains the shared weights through one
 child sampled by the controller (W children per optimiser step when W workers average their gradients);
-(2) `controller_steps` REINFORCE steps (none in the first `warmup_epochs`, whose step (1) draws children uniformly), each rewarding `controller_batch` sampled children with their
+(2) `controller_steps` REINFORCE steps, each rewarding `controller_batch` sampled children with their
 accuracy (or likelihood: `reward`) on a validation minibatch (the validation split is carved out of the
 training data, never the test split); (3) a few sampled children are scored on the whole validation split to track the best one.
+In the first `warmup_epochs` epochs, (1) draws children uniformly and (2) is skipped.
 Derive samples `derive_samples` children, ranks them by their shared-weight validation loss (`rank_by`) and
 returns the best. The whole state (weights, both optimisers, baseline, RNGs, history) round-trips through
 `state_dict()` so a search resumes exactly where its checkpoint left it.
@@ -57,9 +58,10 @@ class SearchConfig(ConfigBase):
     # loss that ranks children better (see rank_by).
     reward: Literal["val_acc", "val_likelihood"] = "val_acc"
     # Epochs at the start whose shared-weight phase trains uniformly drawn children and whose controller phase is
-    # skipped. Without it, the controller learns first from weights that only parameter-free ops (pooling,
-    # identity) use well, then trains mostly those ops' children, and convolutions never catch up (the derived
-    # MSR cells had 2-5 separable convolutions of 16 ops against 6-7 for random search).
+    # skipped, so that the controller does not first learn from weights only parameter-free ops use well and then
+    # train mostly their children (the derived MSR cells had 2-5 separable convolutions of 16 ops, random search's
+    # 6-7). Measured with 4 of 8: validation rose on MSR and UTKinect, test did not, and the MSR cells stayed
+    # pooling-heavy (benchmarks/results/actions_joints.md, "Warm-up"); so the default stays 0.
     warmup_epochs: int = 0
     workers: int = 0
     cpus_per_worker: float = 0.5
