@@ -61,7 +61,7 @@ class SearchConfig(ConfigBase):
     # skipped, so that the controller does not first learn from weights only parameter-free ops use well and then
     # train mostly their children (the derived MSR cells had 2-5 separable convolutions of 16 ops, random search's
     # 6-7). Measured with 4 of 8: validation rose on MSR and UTKinect, test did not, and the MSR cells stayed
-    # pooling-heavy (benchmarks/results/actions_joints.md, "Warm-up"); so the default stays 0.
+    # pooling-heavy (benchmarks/results/actions_joints.md, "Warm-up", which says why the default stays 0).
     warmup_epochs: int = 0
     workers: int = 0
     cpus_per_worker: float = 0.5
