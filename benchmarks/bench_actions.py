@@ -349,8 +349,13 @@ def main(argv=None) -> int:
     args.epochs = args.epochs or ClassifierTrainConfig().epochs
     args.search_epochs = args.search_epochs or SearchConfig().epochs
     args.reward = args.reward or SearchConfig().reward
-    if not 0 <= args.warmup_epochs < args.search_epochs:  # before any data loads
-        ap.error(f"--warmup-epochs {args.warmup_epochs}: must be >= 0 and < the search epochs ({args.search_epochs})")
+    try:  # the search's own check, before any data loads
+        from posenas.errors import PosenasError
+        from posenas.search.tune_search import validate_search
+
+        validate_search(SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs))
+    except PosenasError as e:
+        ap.error(f"--search-epochs/--warmup-epochs: {e}")
     if args.quick:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment, args.seeds = min(args.augment, 1), 1

@@ -137,11 +137,12 @@ class EnasSearch:
         """Whether the current epoch is one of the first `warmup_epochs` (uniform children, no controller phase)."""
         return self.epoch < self.config.warmup_epochs
 
+    def _sample_uniform(self, n: int) -> list[Genotype]:
+        return [random_genotype(self.config.net.num_nodes, self.rng) for _ in range(n)]
+
     def _sample_shared(self, n: int) -> list[Genotype]:
         """Children for the shared-weight phase: the controller's, or uniform ones during warm-up."""
-        if self.in_warmup():
-            return [random_genotype(self.config.net.num_nodes, self.rng) for _ in range(n)]
-        return self._sample_no_grad(n)
+        return self._sample_uniform(n) if self.in_warmup() else self._sample_no_grad(n)
 
     def train_shared(self) -> dict[str, float]:
         """One pass over the training data; each minibatch trains one sampled child (W per step)."""
@@ -197,9 +198,8 @@ class EnasSearch:
         """Train shared weights, then the controller, then track the best sampled child; returns metrics."""
         lr = self.optimizer.param_groups[0]["lr"]
         m: dict[str, Any] = {"epoch": self.epoch + 1, "child_lr": lr}
-        warmup = self.in_warmup()
         m.update(self.train_shared())
-        if not warmup:
+        if not self.in_warmup():  # the epoch counter moves on only at the end of run_epoch
             m.update(self.train_controller())
         genos = self._sample_no_grad(self.config.eval_samples)
         scores = self.score_full_val(genos)
@@ -274,7 +274,7 @@ class RandomSearch(EnasSearch):
     """
 
     def _sample_no_grad(self, n: int) -> list[Genotype]:
-        return [random_genotype(self.config.net.num_nodes, self.rng) for _ in range(n)]
+        return self._sample_uniform(n)
 
     def train_controller(self) -> dict[str, float]:
         return {}
