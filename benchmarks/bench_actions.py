@@ -170,7 +170,8 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
     runs = list(runs or [])
     for k in range(len(runs), args.search_runs):
         t_run = time.time()
-        sc = SearchConfig(epochs=args.search_epochs, seed=k, reward=args.reward, warmup_epochs=args.warmup_epochs)
+        sc = SearchConfig(epochs=args.search_epochs, seed=k, reward=args.reward, warmup_epochs=args.warmup_epochs,
+                          max_param_free=args.max_param_free)
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
@@ -275,6 +276,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup-epochs", type=int, default=0,
                     help="SearchConfig.warmup_epochs: first search epochs on uniform children, no controller steps; "
                          "a non-zero value is named in the ENAS column")
+    ap.add_argument("--max-param-free", type=int, default=None,
+                    help="SearchConfig.max_param_free: at most this many parameter-free ops per cell in every child "
+                         "either search samples (default: no cap); named in the searched columns")
     ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
     ap.add_argument("--no-stgcn", action="store_true", help="leave out the ST-GCN rows")
     ap.add_argument("--no-baselines", action="store_true", help="searched rows only (DenseNet, TCN, ST-GCN left out)")
@@ -353,9 +357,10 @@ def main(argv=None) -> int:
         from posenas.errors import PosenasError
         from posenas.search.tune_search import validate_search
 
-        validate_search(SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs))
+        validate_search(SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs,
+                                     max_param_free=args.max_param_free))
     except PosenasError as e:
-        ap.error(f"--search-epochs/--warmup-epochs: {e}")
+        ap.error(f"--search-epochs/--warmup-epochs/--max-param-free: {e}")
     if args.quick:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment, args.seeds = min(args.augment, 1), 1
@@ -525,11 +530,14 @@ def _search_name(method: str, args) -> str:
     from posenas.search.enas import SearchConfig
 
     reward = getattr(args, "reward", None) or SearchConfig().reward
+    cap = getattr(args, "max_param_free", None)
+    cap_note = [] if cap is None else [f"<= {cap} parameter-free ops per cell"]
     if method != "enas":
-        return "random search"
+        return f"random search ({cap_note[0]})" if cap_note else "random search"
     notes = [] if reward == SearchConfig().reward else [f"{reward.removeprefix('val_')} reward"]
     if getattr(args, "warmup_epochs", 0):
         notes.append(f"{args.warmup_epochs} warm-up epochs")
+    notes += cap_note
     return f"ENAS ({', '.join(notes)})" if notes else "ENAS"
 
 
@@ -547,6 +555,8 @@ def _settings(args) -> dict:
         out["reward"] = reward
     if getattr(args, "warmup_epochs", 0):  # likewise
         out["warmup_epochs"] = str(args.warmup_epochs)
+    if getattr(args, "max_param_free", None) is not None:  # likewise
+        out["max_param_free"] = str(args.max_param_free)
     if getattr(args, "msr_subset", "all") != "all":  # likewise
         out["msr_subset"] = args.msr_subset
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise

@@ -275,6 +275,41 @@ def test_warmup_epochs_train_uniform_children_and_leave_the_controller_alone(mon
             validate_search(_search_config(epochs=3, warmup_epochs=bad))
 
 
+def test_max_param_free_caps_every_child_both_searches_sample():
+    """With the cap, no sampled cell holds more parameter-free ops than allowed, even from a controller that
+    prefers them; the controller scores a given genotype with the same masked distribution it samples from."""
+    from posenas.errors import PosenasError
+    from posenas.platform.classification.genotype import PARAM_FREE_OPS
+    from posenas.search.tune_search import validate_search
+
+    def free(g: Genotype) -> list[int]:
+        return [g.normal.param_free_ops(), g.reduce.param_free_ops()]
+
+    rng = np.random.default_rng(0)
+    assert max(max(free(random_genotype(3, rng))) for _ in range(200)) > 1  # uncapped cells do exceed it
+    capped = [free(random_genotype(3, rng, 1)) for _ in range(200)]
+    assert max(max(f) for f in capped) == 1 and min(min(f) for f in capped) == 0
+    torch.manual_seed(0)
+    for cap, most in ((None, 6), (2, 2)):
+        ctrl = Controller(ControllerConfig(num_nodes=3, max_param_free=cap))
+        with torch.no_grad():  # a controller that wants pooling and identity
+            ctrl.op_head.bias.copy_(torch.tensor([-100.0 if op not in PARAM_FREE_OPS else 100.0 for op in OPS]))
+            samples = [ctrl.sample() for _ in range(20)]
+        assert max(max(free(g)) for g, _, _ in samples) == most
+        for g, lp, _ in samples[:3]:
+            assert torch.isfinite(lp) and torch.allclose(ctrl.log_prob(g), lp)
+    over = Genotype(*[Cell(tuple(Node((0, 1), ("identity", "identity")) for _ in range(3)))] * 2)
+    assert ctrl.log_prob(over) == float("-inf")  # outside the capped space
+    train, val = _toy(96, seed=1), _toy(32, seed=2)
+    for search in (EnasSearch, RandomSearch):
+        s = search(_search_config(epochs=1, max_param_free=1), train, val)
+        s.run_epoch()
+        best, _, ranking = s.derive(6)
+        assert all(max(free(g)) <= 1 for g, _, _ in ranking)
+    with pytest.raises(PosenasError, match="max_param_free"):
+        validate_search(_search_config(epochs=1, max_param_free=-1))
+
+
 def test_search_config_overrides_and_unknown_keys():
     sc = SearchConfig().with_overrides({"controller_lr": 1e-3, "entropy_weight": 0.01, "child_lr": 0.1, "channels": 20})
     assert sc.controller.lr == 1e-3 and sc.controller.entropy_weight == 0.01 and sc.child_lr == 0.1 and sc.net.channels == 20

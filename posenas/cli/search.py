@@ -72,6 +72,10 @@ def search(
         0, "--warmup-epochs", min=0,
         help="First search epochs that train the shared weights on uniformly drawn children, with no controller "
              "steps (ENAS; must be < --epochs): convolutions get trained before the controller compares them."),
+    max_param_free: Optional[int] = typer.Option(
+        None, "--max-param-free", min=0,
+        help="At most this many parameter-free ops (pooling, identity) per cell of 2 x --nodes ops, in every child "
+             "the search samples (ENAS and random); default: no cap."),
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
@@ -94,7 +98,7 @@ def search(
 
     sc = SearchConfig(
         epochs=epochs, workers=workers, gpus_per_worker=gpus_per_worker, seed=seed, reward=reward,
-        warmup_epochs=warmup_epochs,
+        warmup_epochs=warmup_epochs, max_param_free=max_param_free,
         net=NetConfig(channels=channels, cells_per_block=cells, num_nodes=nodes), controller=ControllerConfig(),
     )
     validate_search(sc, method, hpo_samples)

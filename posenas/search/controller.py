@@ -4,6 +4,8 @@ Per node it makes four decisions (input x, input y, op x, op y). Inputs are pick
 "anchors" (the LSTM state after each earlier node and the two cell inputs), ops by a softmax over the five
 candidates. Logits go through `tanh_constant * tanh(logits / temperature)` (ENAS' logit clipping keeps
 early sampling diverse). The policy gradient uses a moving-average baseline and an entropy bonus.
+With `max_param_free`, once a cell holds that many parameter-free ops the rest of its op choices are masked to
+the convolutions, so sampling and `log_prob` stay one distribution over the capped space.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import torch
 from torch import nn
 
 from posenas.core.config import ConfigBase, config_dataclass
-from posenas.platform.classification.genotype import NUM_CELL_INPUTS, OPS, Cell, Genotype, Node
+from posenas.platform.classification.genotype import NUM_CELL_INPUTS, OPS, PARAM_FREE_OPS, Cell, Genotype, Node
+
+_PARAM_FREE_MASK = torch.tensor([op in PARAM_FREE_OPS for op in OPS])
 
 
 @config_dataclass
@@ -28,6 +32,7 @@ class ControllerConfig(ConfigBase):
     entropy_weight: float = 1e-4
     baseline_decay: float = 0.95
     grad_clip: float = 5.0
+    max_param_free: int | None = None  # per cell; set from SearchConfig.max_param_free, as num_nodes is
 
 
 class Controller(nn.Module):
@@ -73,6 +78,8 @@ class Controller(nn.Module):
         log_p = torch.zeros(())
         ent = torch.zeros(())
         nodes = []
+        param_free = 0
+        cap = self.config.max_param_free
         for k in range(self.config.num_nodes):
             inputs, ops = [], []
             for s in range(2):
@@ -87,9 +94,12 @@ class Controller(nn.Module):
             for s in range(2):
                 hx, cx = self.lstm(inp, (hx, cx))
                 logits = self._clip(self.op_head(hx), self.config.op_tanh_reduce)
+                if cap is not None and param_free >= cap:
+                    logits = logits.masked_fill(_PARAM_FREE_MASK, float("-inf"))
                 f = None if forced is None else OPS.index(forced.nodes[k].ops[s])
                 op, lp, e = self._decide(logits[0], f)
                 ops.append(OPS[op])
+                param_free += OPS[op] in PARAM_FREE_OPS
                 log_p, ent = log_p + lp, ent + e
                 inp = self.op_emb.weight[op : op + 1]
             hx, cx = self.lstm(inp, (hx, cx))

@@ -63,6 +63,10 @@ class SearchConfig(ConfigBase):
     # 6-7). Measured with 4 of 8: validation rose on MSR and UTKinect, test did not, and the MSR cells stayed
     # pooling-heavy (benchmarks/results/actions_joints.md, "Warm-up", which says why the default stays 0).
     warmup_epochs: int = 0
+    # At most this many of a cell's 2 x num_nodes ops may be parameter-free (pooling, identity), for the
+    # controller's and the uniform sampler's children alike; None: no cap. P-DARTS caps skip connections the
+    # same way against the drift of shared-weight searches to parameter-free ops.
+    max_param_free: int | None = None
     workers: int = 0
     cpus_per_worker: float = 0.5
     gpus_per_worker: float = 0.0
@@ -112,7 +116,8 @@ class EnasSearch:
         self.train_y, self.val_y = train[1], val[1]
         if len(self.val_y) == 0:
             raise ValueError("the search needs a non-empty validation split (carved out of the training data)")
-        self.controller_config = ControllerConfig(**{**config.controller.to_dict(), "num_nodes": config.net.num_nodes})
+        self.controller_config = ControllerConfig(**{**config.controller.to_dict(), "num_nodes": config.net.num_nodes,
+                                                 "max_param_free": config.max_param_free})
         self.supernet = Supernet(config.net)
         self.controller = Controller(self.controller_config)
         self.reinforce = Reinforce(self.controller)
@@ -138,7 +143,7 @@ class EnasSearch:
         return self.epoch < self.config.warmup_epochs
 
     def _sample_uniform(self, n: int) -> list[Genotype]:
-        return [random_genotype(self.config.net.num_nodes, self.rng) for _ in range(n)]
+        return [random_genotype(self.config.net.num_nodes, self.rng, self.config.max_param_free) for _ in range(n)]
 
     def _sample_shared(self, n: int) -> list[Genotype]:
         """Children for the shared-weight phase: the controller's, or uniform ones during warm-up."""

@@ -187,6 +187,8 @@ def validate_search(search_config, method: str = "enas", hpo_samples: int = 1) -
     checks = [
         ("epochs", sc.epochs, sc.epochs >= 1, ">= 1"),
         ("warmup_epochs", sc.warmup_epochs, 0 <= sc.warmup_epochs < sc.epochs, f">= 0 and < epochs ({sc.epochs})"),
+        ("max_param_free", sc.max_param_free, sc.max_param_free is None or sc.max_param_free >= 0,
+         ">= 0 (or unset: no cap)"),
         ("workers", sc.workers, sc.workers >= 0, ">= 0"),
         ("cpus_per_worker", sc.cpus_per_worker, sc.cpus_per_worker > 0, "> 0"),
         ("gpus_per_worker", sc.gpus_per_worker, sc.gpus_per_worker >= 0, ">= 0"),

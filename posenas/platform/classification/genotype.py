@@ -16,6 +16,9 @@ from typing import Any
 from posenas.errors import DataFormatError
 
 OPS: tuple[str, ...] = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
+# Ops without weights. Shared-weight searches drift towards them (DARTS' skip connections; P-DARTS caps those per
+# cell), so a search can cap how many a cell may hold (`SearchConfig.max_param_free`).
+PARAM_FREE_OPS: frozenset[str] = frozenset({"avg_pool_3x3", "max_pool_3x3", "identity"})
 NUM_CELL_INPUTS = 2
 GENOTYPE_FORMAT_VERSION = 1
 
@@ -35,6 +38,10 @@ class Cell:
     @property
     def num_nodes(self) -> int:
         return len(self.nodes)
+
+    def param_free_ops(self) -> int:
+        """How many of the cell's 2 x nodes ops have no weights (pooling, identity)."""
+        return sum(op in PARAM_FREE_OPS for n in self.nodes for op in n.ops)
 
     def loose_ends(self) -> list[int]:
         """Node indices (0-based, not counting cell inputs) that no later node reads; the cell output."""
@@ -157,15 +164,24 @@ def load_genotype(path: str | Path) -> tuple[Genotype, dict[str, Any]]:
     return g, dict(doc.get("meta", {}))
 
 
-def random_genotype(num_nodes: int, rng) -> Genotype:
-    """Uniformly random architecture (the random-search baseline's sampler); `rng` is a numpy Generator."""
+def random_genotype(num_nodes: int, rng, max_param_free: int | None = None) -> Genotype:
+    """Uniformly random architecture (the random-search baseline's sampler); `rng` is a numpy Generator.
+    With `max_param_free`, uniform over the cells with at most that many parameter-free ops (by rejection)."""
+    if max_param_free is not None and max_param_free < 0:
+        raise ValueError(f"max_param_free={max_param_free}: must be >= 0")
 
-    def cell() -> Cell:
+    def draw() -> Cell:
         nodes = []
         for k in range(num_nodes):
             ins = rng.integers(0, NUM_CELL_INPUTS + k, size=2)
             ops = rng.integers(0, len(OPS), size=2)
             nodes.append(Node((int(ins[0]), int(ins[1])), (OPS[ops[0]], OPS[ops[1]])))
         return Cell(tuple(nodes))
+
+    def cell() -> Cell:
+        c = draw()
+        while max_param_free is not None and c.param_free_ops() > max_param_free:
+            c = draw()
+        return c
 
     return Genotype(cell(), cell())
