@@ -221,3 +221,36 @@ def test_rotation_range_reaches_every_row_and_enters_the_settings_only_when_give
     with pytest.raises(SystemExit) as exit_info:  # a bad range fails before any data
         bench.main(["--rotate-deg", "200", "--data", "/nonexistent"])
     assert exit_info.value.code == 2 and "--rotate-deg" in capsys.readouterr().err
+
+
+def test_param_free_cap_reaches_both_searches_names_their_rows_and_enters_the_settings_only_when_given(
+        bench, monkeypatch, capsys):
+    """--max-param-free: the ENAS and random-search rows search under the cap and say so in their column names;
+    rows of earlier runs (no cap) keep resuming; a negative cap fails before any data."""
+    import posenas.search.api as api
+    from posenas.platform.classification.train import ClassifierTrainConfig
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(path, fmt, protocol, **kwargs):
+        seen.append(kwargs["search_config"].max_param_free)
+        raise Stop
+
+    monkeypatch.setattr(api, "search_and_train", fake)
+    monkeypatch.setattr(api, "random_search_and_train", fake)
+    for argv in ([], ["--max-param-free", "4"]):
+        args = bench.parser().parse_args(argv)
+        args.search_epochs, args.reward = 8, "val_acc"
+        for method in ("enas", "random"):
+            with pytest.raises(Stop):
+                bench.run_search_row(method, "/d", "utkinect", "cross_subject", bench.image_config("joints", args),
+                                     args, ClassifierTrainConfig(), "/tmp/s")
+            assert ("parameter-free" in bench._search_name(method, args)) == bool(argv)
+        assert ("max_param_free" in bench._settings(args)) == bool(argv)
+    assert seen == [None, None, 4, 4]
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--max-param-free", "-1", "--data", "/nonexistent"])
+    assert exit_info.value.code == 2 and "max_param_free=-1" in capsys.readouterr().err
