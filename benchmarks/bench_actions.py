@@ -171,7 +171,7 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
     for k in range(len(runs), args.search_runs):
         t_run = time.time()
         sc = SearchConfig(epochs=args.search_epochs, seed=k, reward=args.reward, warmup_epochs=args.warmup_epochs,
-                          max_param_free=args.max_param_free)
+                          max_param_free=_param_free_cap(args))
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
                val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
@@ -278,7 +278,8 @@ def parser() -> argparse.ArgumentParser:
                          "a non-zero value is named in the ENAS column")
     ap.add_argument("--max-param-free", type=int, default=None,
                     help="SearchConfig.max_param_free: at most this many parameter-free ops per cell in every child "
-                         "either search samples (default: no cap); named in the searched columns")
+                         "either search samples (default: its default; 8, twice the nodes: no cap); a non-default "
+                         "value is named in the searched columns")
     ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
     ap.add_argument("--no-stgcn", action="store_true", help="leave out the ST-GCN rows")
     ap.add_argument("--no-baselines", action="store_true", help="searched rows only (DenseNet, TCN, ST-GCN left out)")
@@ -358,7 +359,7 @@ def main(argv=None) -> int:
         from posenas.search.tune_search import validate_search
 
         validate_search(SearchConfig(epochs=args.search_epochs, warmup_epochs=args.warmup_epochs,
-                                     max_param_free=args.max_param_free))
+                                     max_param_free=_param_free_cap(args)))
     except PosenasError as e:
         ap.error(f"--search-epochs/--warmup-epochs/--max-param-free: {e}")
     if args.quick:
@@ -525,13 +526,21 @@ def _verdicts(results) -> list[str]:
     return out
 
 
+def _param_free_cap(args) -> int | None:
+    """The searches' cap on parameter-free ops per cell: --max-param-free, else SearchConfig's default."""
+    from posenas.search.enas import SearchConfig
+
+    cap = getattr(args, "max_param_free", None)
+    return SearchConfig().max_param_free if cap is None else cap
+
+
 def _search_name(method: str, args) -> str:
     """Row name of a searched method; an ENAS controller with a non-default reward says so."""
     from posenas.search.enas import SearchConfig
 
     reward = getattr(args, "reward", None) or SearchConfig().reward
-    cap = getattr(args, "max_param_free", None)
-    cap_note = [] if cap is None else [f"<= {cap} parameter-free ops per cell"]
+    cap = _param_free_cap(args)
+    cap_note = [] if cap == SearchConfig().max_param_free else [f"<= {cap} parameter-free ops per cell"]
     if method != "enas":
         return f"random search ({cap_note[0]})" if cap_note else "random search"
     notes = [] if reward == SearchConfig().reward else [f"{reward.removeprefix('val_')} reward"]
@@ -555,8 +564,7 @@ def _settings(args) -> dict:
         out["reward"] = reward
     if getattr(args, "warmup_epochs", 0):  # likewise
         out["warmup_epochs"] = str(args.warmup_epochs)
-    if getattr(args, "max_param_free", None) is not None:  # likewise
-        out["max_param_free"] = str(args.max_param_free)
+    out["max_param_free"] = str(_param_free_cap(args))  # always: rows searched before the cap had none
     if getattr(args, "msr_subset", "all") != "all":  # likewise
         out["msr_subset"] = args.msr_subset
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise

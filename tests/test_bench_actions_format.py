@@ -223,10 +223,10 @@ def test_rotation_range_reaches_every_row_and_enters_the_settings_only_when_give
     assert exit_info.value.code == 2 and "--rotate-deg" in capsys.readouterr().err
 
 
-def test_param_free_cap_reaches_both_searches_names_their_rows_and_enters_the_settings_only_when_given(
+def test_param_free_cap_reaches_both_searches_and_a_non_default_one_names_their_rows(
         bench, monkeypatch, capsys):
-    """--max-param-free: the ENAS and random-search rows search under the cap and say so in their column names;
-    rows of earlier runs (no cap) keep resuming; a negative cap fails before any data."""
+    """--max-param-free: the ENAS and random-search rows search under the cap (SearchConfig's default unless given);
+    a non-default cap is named in their columns; a negative cap fails before any data."""
     import posenas.search.api as api
     from posenas.platform.classification.train import ClassifierTrainConfig
 
@@ -241,7 +241,10 @@ def test_param_free_cap_reaches_both_searches_names_their_rows_and_enters_the_se
 
     monkeypatch.setattr(api, "search_and_train", fake)
     monkeypatch.setattr(api, "random_search_and_train", fake)
-    for argv in ([], ["--max-param-free", "4"]):
+    from posenas.search.enas import SearchConfig
+
+    default = SearchConfig().max_param_free
+    for argv in ([], ["--max-param-free", "8"]):
         args = bench.parser().parse_args(argv)
         args.search_epochs, args.reward = 8, "val_acc"
         for method in ("enas", "random"):
@@ -249,8 +252,9 @@ def test_param_free_cap_reaches_both_searches_names_their_rows_and_enters_the_se
                 bench.run_search_row(method, "/d", "utkinect", "cross_subject", bench.image_config("joints", args),
                                      args, ClassifierTrainConfig(), "/tmp/s")
             assert ("parameter-free" in bench._search_name(method, args)) == bool(argv)
-        assert ("max_param_free" in bench._settings(args)) == bool(argv)
-    assert seen == [None, None, 4, 4]
+        # recorded either way: the rows of earlier runs, searched with no cap, must not resume under the default
+        assert bench._settings(args)["max_param_free"] == str(8 if argv else default)
+    assert seen == [default, default, 8, 8] and default is not None
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--max-param-free", "-1", "--data", "/nonexistent"])
     assert exit_info.value.code == 2 and "max_param_free=-1" in capsys.readouterr().err

@@ -342,3 +342,5 @@ def test_cli_reward_choices_and_default_are_the_search_configs():
     hint = typing.get_type_hints(search)["reward"]
     assert set(typing.get_args(hint)) == set(typing.get_args(typing.get_type_hints(SearchConfig)["reward"]))
     assert inspect.signature(search).parameters["reward"].default.default == field.default
+    for name in ("warmup_epochs", "max_param_free"):  # likewise the search's other defaults
+        assert inspect.signature(search).parameters[name].default.default == getattr(SearchConfig(), name)

@@ -72,10 +72,10 @@ def search(
         0, "--warmup-epochs", min=0,
         help="First search epochs that train the shared weights on uniformly drawn children, with no controller "
              "steps (ENAS; must be < --epochs): convolutions get trained before the controller compares them."),
-    max_param_free: Optional[int] = typer.Option(
-        None, "--max-param-free", min=0,
+    max_param_free: int = typer.Option(
+        4, "--max-param-free", min=0,
         help="At most this many parameter-free ops (pooling, identity) per cell of 2 x --nodes ops, in every child "
-             "the search samples (ENAS and random); default: no cap."),
+             "the search samples (ENAS and random); 2 x --nodes or more: no cap."),
     poses: Literal["dataset", "lifted"] = typer.Option(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
