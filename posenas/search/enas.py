@@ -66,7 +66,8 @@ class SearchConfig(ConfigBase):
     # At most this many of a cell's 2 x num_nodes ops may be parameter-free (pooling, identity), for the
     # controller's and the uniform sampler's children alike; None (or >= 2 x num_nodes): no cap. P-DARTS caps skip
     # connections the same way against the drift of shared-weight searches to parameter-free ops. 4 won on
-    # validation by a rule fixed before the runs (MSR +3.9, UTKinect +1.7; benchmarks/results/actions_joints.md, "cap").
+    # validation by a rule fixed before the runs (MSR +3.9, UTKinect +1.7;
+    # benchmarks/results/actions_joints.md, "A cap on parameter-free ops").
     max_param_free: int | None = 4
     workers: int = 0
     cpus_per_worker: float = 0.5
