@@ -535,7 +535,8 @@ def _param_free_cap(args) -> int | None:
 
 
 def _search_name(method: str, args) -> str:
-    """Row name of a searched method; an ENAS controller with a non-default reward says so."""
+    """Row name of a searched method; a non-default cap on parameter-free ops (either search) and an ENAS
+    controller with a non-default reward or a warm-up say so."""
     from posenas.search.enas import SearchConfig
 
     reward = getattr(args, "reward", None) or SearchConfig().reward

@@ -229,6 +229,7 @@ def test_param_free_cap_reaches_both_searches_and_a_non_default_one_names_their_
     a non-default cap is named in their columns; a negative cap fails before any data."""
     import posenas.search.api as api
     from posenas.platform.classification.train import ClassifierTrainConfig
+    from posenas.search.enas import SearchConfig
 
     seen = []
 
@@ -241,8 +242,6 @@ def test_param_free_cap_reaches_both_searches_and_a_non_default_one_names_their_
 
     monkeypatch.setattr(api, "search_and_train", fake)
     monkeypatch.setattr(api, "random_search_and_train", fake)
-    from posenas.search.enas import SearchConfig
-
     default = SearchConfig().max_param_free
     for argv in ([], ["--max-param-free", "8"]):
         args = bench.parser().parse_args(argv)
