@@ -211,8 +211,11 @@ def _load_benchmark(name: str):
     """Import `benchmarks/<name>.py` as a module (benchmarks are scripts, not a package)."""
     import importlib.util
 
+    import sys
+
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # as `import` does; dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
