@@ -164,6 +164,9 @@ LEVERS: tuple[Lever, ...] = (
     Lever(SEARCH, "at most 4 parameter-free ops per cell (default image and budget), train+val", ENAS, MSR,
           *_cell("actions_reward_acc.json", "actions_search_enas_pf4.json", MSR,
                  "ENAS cell net / enhanced_spmf (train+val)", f"{ENAS_PF} / enhanced_spmf (train+val)")),
+    *(Lever(SEARCH, "at most 4 parameter-free ops per cell (joint image and options), train+val", ENAS,
+            f"MSR Action3D {s}", *_cell(C + "as_enas.json", C + "as_enas_pf4.json", f"MSR Action3D {s}",
+                                        f"{ENAS} / {JOINTS}")) for s in ("AS1", "AS2", "AS3")),
     # --- the comparisons the issue asks for, at the largest budget each protocol ran
     Lever(VS, "ENAS instead of random search (all three levers)", ENAS, MSR,
           Arm(C + "random_c8e60r45.json", f"{RAND} / {JOINTS}", MSR),
