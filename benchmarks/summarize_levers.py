@@ -56,7 +56,8 @@ def _cell(ref_file: str, new_file: str, dataset: str, ref_col: str, new_col: str
 ABL = "Image and training levers, DenseNet ablation (train split, best-val epoch; validation decides, test reported)"
 BENCH = "At the benchmark's measure (train+val for the fixed epochs, last epoch kept, 3 runs)"
 SEARCH = "Search levers (ENAS; rows with val: train split, best-val epoch, validation decides)"
-VS = "ENAS against its baselines: same images, same budget (train+val)"
+VS = ("ENAS against its baselines (train+val; random search and the DenseNet on the same images at the same budget, "
+      "the TCN on the joints at its own: 4 copies, 30 epochs)")
 
 MA, UA = "action_ablation.json", "action_ablation_utkinect.json"
 ENAS, RAND, DN = "ENAS cell net", "random search cell net", "DenseNet"
@@ -182,7 +183,7 @@ LEVERS: tuple[Lever, ...] = (
     Lever(VS, "ENAS instead of the DenseNet (all three levers)", ENAS, MSR,
           Arm(C + "densenet_c8e60r45.json", f"DenseNet / {JOINTS}", MSR),
           Arm(C + "enas_pf4_c8e60r45.json", f"{ENAS_PF} / {JOINTS}", MSR)),
-    Lever(VS, "ENAS image net instead of the TCN on joints", ENAS, MSR,
+    Lever(VS, "ENAS image net (all three levers) instead of the TCN on joints", ENAS, MSR,
           Arm("actions_joints_sequence_models.json", "TCN / joints (train+val)", MSR),
           Arm(C + "enas_pf4_c8e60r45.json", f"{ENAS_PF} / {JOINTS}", MSR)),
     Lever(VS, "ENAS (capped) instead of random search (uncapped), all three levers", ENAS, UT,
@@ -191,7 +192,7 @@ LEVERS: tuple[Lever, ...] = (
     Lever(VS, "ENAS instead of the DenseNet (all three levers)", ENAS, UT,
           Arm(C + "ut_densenet_c8e60r45.json", f"DenseNet / {JOINTS}", UT),
           Arm(C + "ut_enas_pf4_c8e60r45.json", f"{ENAS} / {JOINTS}", UT)),
-    Lever(VS, "ENAS image net instead of the TCN on joints", ENAS, UT,
+    Lever(VS, "ENAS image net (all three levers) instead of the TCN on joints", ENAS, UT,
           Arm("actions_joints_sequence_models.json", "TCN / joints (train+val)", UT),
           Arm(C + "ut_enas_pf4_c8e60r45.json", f"{ENAS} / {JOINTS}", UT)),
     *(Lever(VS, f"ENAS instead of random search (joint image and options{cap})", ENAS, f"MSR Action3D {s}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -210,8 +211,6 @@ def repo_root() -> Path:
 def _load_benchmark(name: str):
     """Import `benchmarks/<name>.py` as a module (benchmarks are scripts, not a package)."""
     import importlib.util
-
-    import sys
 
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
