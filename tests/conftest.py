@@ -43,7 +43,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     import faulthandler
     import gc
-    import sys
 
     session = config.stash.get(_SESSION, None)
     if session is None:  # no session ran (e.g. --help)
