@@ -55,7 +55,7 @@ def _cell(ref_file: str, new_file: str, dataset: str, ref_col: str, new_col: str
 
 ABL = "Image and training levers, DenseNet ablation (train split, best-val epoch; validation decides, test reported)"
 BENCH = "At the benchmark's measure (train+val for the fixed epochs, last epoch kept, 3 runs)"
-SEARCH = "Search levers (ENAS; rows with val: train split, best-val epoch, validation decides)"
+SEARCH = "Search levers (ENAS and random search; rows with val: train split, best-val epoch, validation decides)"
 VS = ("ENAS against its baselines (train+val; random search and the DenseNet on the same images at the same budget, "
       "the TCN on the joints at its own: 4 copies, 30 epochs)")
 
