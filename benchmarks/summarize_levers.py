@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 MSR, UT = "MSR Action3D cross_subject", "UTKinect cross_subject"
-JOINTS = "joints+isotropic+tree+motion (train+val)"
+IMAGE = "joints+isotropic+tree+motion"  # the joint image with its three options
+JOINTS = f"{IMAGE} (train+val)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,29 @@ ENAS_PF = "ENAS (<= 4 parameter-free ops per cell) cell net"
 ENAS_WU = "ENAS (4 warm-up epochs) cell net"
 J = "actions_joints_"
 C = "actions_joints_combined_"
+
+
+def _held_out(name: str, tag: str, column: str) -> tuple[Lever, Lever]:
+    """A search lever's `--select-on-val` rows (all three levers) against the untreated ones, MSR then UTKinect."""
+    return tuple(Lever(SEARCH, name, ENAS, proto,
+                       *_cell(C + f"{pre}enas_c8e60r45_selectval.json", C + f"{pre}enas_{tag}_c8e60r45_selectval.json",
+                              proto, f"{ENAS} / {IMAGE}", f"{column} / {IMAGE}"))
+                 for proto, pre in ((MSR, ""), (UT, "ut_")))
+
+
+def _against_baselines(proto: str, pre: str, enas_column: str) -> tuple[Lever, ...]:
+    """The capped ENAS row with all three levers against each baseline (`pre`: the protocol's file prefix)."""
+    enas = Arm(C + f"{pre}enas_pf4_c8e60r45.json", f"{enas_column} / {JOINTS}", proto)
+    baselines = (("ENAS (capped) instead of random search (uncapped), all three levers",
+                  Arm(C + f"{pre}random_c8e60r45.json", f"{RAND} / {JOINTS}", proto)),
+                 ("ENAS instead of random search, both capped (the default), all three levers",
+                  Arm(C + f"{pre}random_pf4_c8e60r45.json", f"{RAND} / {JOINTS}", proto)),
+                 ("ENAS instead of the DenseNet (all three levers)",
+                  Arm(C + f"{pre}densenet_c8e60r45.json", f"DenseNet / {JOINTS}", proto)),
+                 ("ENAS image net (all three levers) instead of the TCN on joints",
+                  Arm("actions_joints_sequence_models.json", "TCN / joints (train+val)", proto)))
+    return tuple(Lever(VS, name, ENAS, proto, ref, enas) for name, ref in baselines)
+
 
 LEVERS: tuple[Lever, ...] = (
     # --- the DenseNet ablation, one lever at a time against its reference row
@@ -132,21 +156,11 @@ LEVERS: tuple[Lever, ...] = (
     Lever(SEARCH, "likelihood reward instead of accuracy (Enhanced-SPMF)", ENAS, MSR,
           *_cell("actions_reward_acc.json", "actions_reward_likelihood.json", MSR,
                  "ENAS cell net / enhanced_spmf (train+val)", "ENAS (likelihood reward) cell net / enhanced_spmf (train+val)")),
-    Lever(SEARCH, "4 warm-up epochs of 8 (all three levers)", ENAS, MSR,
-          *_cell(C + "enas_c8e60r45_selectval.json", C + "enas_warmup4_c8e60r45_selectval.json", MSR,
-                 "ENAS cell net / joints+isotropic+tree+motion", f"{ENAS_WU} / joints+isotropic+tree+motion")),
-    Lever(SEARCH, "4 warm-up epochs of 8 (all three levers)", ENAS, UT,
-          *_cell(C + "ut_enas_c8e60r45_selectval.json", C + "ut_enas_warmup4_c8e60r45_selectval.json", UT,
-                 "ENAS cell net / joints+isotropic+tree+motion", f"{ENAS_WU} / joints+isotropic+tree+motion")),
+    *_held_out("4 warm-up epochs of 8 (all three levers)", "warmup4", ENAS_WU),
     Lever(SEARCH, "4 warm-up epochs of 8 (all three levers), train+val", ENAS, UT,
           *_cell(C + "ut_enas_c8e60r45.json", C + "ut_enas_warmup4_c8e60r45.json", UT, f"{ENAS} / {JOINTS}",
                  f"{ENAS_WU} / {JOINTS}")),
-    Lever(SEARCH, "at most 4 parameter-free ops per cell (all three levers)", ENAS, MSR,
-          *_cell(C + "enas_c8e60r45_selectval.json", C + "enas_pf4_c8e60r45_selectval.json", MSR,
-                 "ENAS cell net / joints+isotropic+tree+motion", f"{ENAS_PF} / joints+isotropic+tree+motion")),
-    Lever(SEARCH, "at most 4 parameter-free ops per cell (all three levers)", ENAS, UT,
-          *_cell(C + "ut_enas_c8e60r45_selectval.json", C + "ut_enas_pf4_c8e60r45_selectval.json", UT,
-                 "ENAS cell net / joints+isotropic+tree+motion", f"{ENAS_PF} / joints+isotropic+tree+motion")),
+    *_held_out("at most 4 parameter-free ops per cell (all three levers)", "pf4", ENAS_PF),
     Lever(SEARCH, "at most 4 parameter-free ops per cell (all three levers), train+val", ENAS, MSR,
           *_cell(C + "enas_c8e60r45.json", C + "enas_pf4_c8e60r45.json", MSR, f"{ENAS} / {JOINTS}",
                  f"{ENAS_PF} / {JOINTS}")),
@@ -166,30 +180,8 @@ LEVERS: tuple[Lever, ...] = (
             f"MSR Action3D {s}", *_cell(C + "as_random.json", C + "as_random_pf4.json", f"MSR Action3D {s}",
                                         f"{RAND} / {JOINTS}")) for s in ("AS1", "AS2", "AS3")),
     # --- the comparisons the issue asks for, at the largest budget each protocol ran
-    Lever(VS, "ENAS (capped) instead of random search (uncapped), all three levers", ENAS, MSR,
-          Arm(C + "random_c8e60r45.json", f"{RAND} / {JOINTS}", MSR),
-          Arm(C + "enas_pf4_c8e60r45.json", f"{ENAS_PF} / {JOINTS}", MSR)),
-    Lever(VS, "ENAS instead of random search, both capped (the default), all three levers", ENAS, MSR,
-          Arm(C + "random_pf4_c8e60r45.json", f"{RAND} / {JOINTS}", MSR),
-          Arm(C + "enas_pf4_c8e60r45.json", f"{ENAS_PF} / {JOINTS}", MSR)),
-    Lever(VS, "ENAS instead of the DenseNet (all three levers)", ENAS, MSR,
-          Arm(C + "densenet_c8e60r45.json", f"DenseNet / {JOINTS}", MSR),
-          Arm(C + "enas_pf4_c8e60r45.json", f"{ENAS_PF} / {JOINTS}", MSR)),
-    Lever(VS, "ENAS image net (all three levers) instead of the TCN on joints", ENAS, MSR,
-          Arm("actions_joints_sequence_models.json", "TCN / joints (train+val)", MSR),
-          Arm(C + "enas_pf4_c8e60r45.json", f"{ENAS_PF} / {JOINTS}", MSR)),
-    Lever(VS, "ENAS (capped) instead of random search (uncapped), all three levers", ENAS, UT,
-          Arm(C + "ut_random_c8e60r45.json", f"{RAND} / {JOINTS}", UT),
-          Arm(C + "ut_enas_pf4_c8e60r45.json", f"{ENAS} / {JOINTS}", UT)),
-    Lever(VS, "ENAS instead of random search, both capped (the default), all three levers", ENAS, UT,
-          Arm(C + "ut_random_pf4_c8e60r45.json", f"{RAND} / {JOINTS}", UT),
-          Arm(C + "ut_enas_pf4_c8e60r45.json", f"{ENAS} / {JOINTS}", UT)),
-    Lever(VS, "ENAS instead of the DenseNet (all three levers)", ENAS, UT,
-          Arm(C + "ut_densenet_c8e60r45.json", f"DenseNet / {JOINTS}", UT),
-          Arm(C + "ut_enas_pf4_c8e60r45.json", f"{ENAS} / {JOINTS}", UT)),
-    Lever(VS, "ENAS image net (all three levers) instead of the TCN on joints", ENAS, UT,
-          Arm("actions_joints_sequence_models.json", "TCN / joints (train+val)", UT),
-          Arm(C + "ut_enas_pf4_c8e60r45.json", f"{ENAS} / {JOINTS}", UT)),
+    *_against_baselines(MSR, "", ENAS_PF),
+    *_against_baselines(UT, "ut_", ENAS),
     *(Lever(VS, f"ENAS instead of random search (joint image and options{cap})", ENAS, f"MSR Action3D {s}",
             Arm(C + f"as_random{pf}.json", f"{RAND} / {JOINTS}", f"MSR Action3D {s}"),
             Arm(C + f"as_enas{pf}.json", f"{ENAS} / {JOINTS}", f"MSR Action3D {s}"))
