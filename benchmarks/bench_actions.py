@@ -174,7 +174,8 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
                           max_param_free=_param_free_cap(args))
         r = fn(path, fmt, protocol, search_config=sc, train_config=tc.to_dict(), storage_path=storage,
                name=f"bench_{method}_{Path(path).name}_{protocol}_s{k}", seeds=[k], augment_train=args.augment,
-               val_fraction=0.2, data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0, space=args.space,
+               val_fraction=_search_val_fraction(args), data_seed=args.data_seed, encoding=enc.to_dict(), verbose=0,
+               space=args.space,
                train_on_val=args.train_on_val, augment=_augment_options(args),
                loader_options=msr_loader_options(args.msr_subset) if fmt == "msr_action3d" else {})
         runs.append({"search_seed": k, "train_seed": k, "test_acc": r.test_accs[0], "val_acc": r.val_accs[0],
@@ -280,6 +281,10 @@ def parser() -> argparse.ArgumentParser:
                     help="SearchConfig.max_param_free: at most this many parameter-free ops per cell in every child "
                          "either search samples (default: its default; 8, twice the nodes: no cap); a non-default "
                          "value is named in the searched columns")
+    ap.add_argument("--search-val-fraction", type=float, default=None,
+                    help="share of the training subjects the searches hold out to rank children on (DataSpec's "
+                         "default unless given: 0.2, one of MSR's five); the final trainings still use train+val; a "
+                         "non-default share is named in the searched columns")
     ap.add_argument("--no-tcn", action="store_true", help="leave out the TCN rows")
     ap.add_argument("--no-stgcn", action="store_true", help="leave out the ST-GCN rows")
     ap.add_argument("--no-baselines", action="store_true", help="searched rows only (DenseNet, TCN, ST-GCN left out)")
@@ -362,6 +367,8 @@ def main(argv=None) -> int:
                                      max_param_free=_param_free_cap(args)))
     except PosenasError as e:
         ap.error(f"--search-epochs/--warmup-epochs/--max-param-free: {e}")
+    if args.search_val_fraction is not None and not 0.0 < args.search_val_fraction < 1.0:
+        ap.error(f"--search-val-fraction: {args.search_val_fraction} is not between 0 and 1 (both excluded)")
     if args.quick:
         args.epochs, args.protocols, args.no_search, args.no_utkinect = 2, "AS1", True, True
         args.augment, args.seeds = min(args.augment, 1), 1
@@ -534,20 +541,32 @@ def _param_free_cap(args) -> int | None:
     return SearchConfig().max_param_free if cap is None else cap
 
 
+def _search_val_fraction(args) -> float:
+    """The share of the training subjects a search ranks children on: --search-val-fraction, else DataSpec's."""
+    from posenas.search.data import DataSpec
+
+    share = getattr(args, "search_val_fraction", None)
+    return DataSpec("").val_fraction if share is None else share
+
+
 def _search_name(method: str, args) -> str:
-    """Row name of a searched method; a non-default cap on parameter-free ops (either search) and an ENAS
-    controller with a non-default reward or a warm-up say so."""
+    """Row name of a searched method; a non-default cap on parameter-free ops or validation share (either search)
+    and an ENAS controller with a non-default reward or a warm-up say so."""
+    from posenas.search.data import DataSpec
     from posenas.search.enas import SearchConfig
 
     reward = getattr(args, "reward", None) or SearchConfig().reward
     cap = _param_free_cap(args)
-    cap_note = [] if cap == SearchConfig().max_param_free else [f"<= {cap} parameter-free ops per cell"]
+    shared = [] if cap == SearchConfig().max_param_free else [f"<= {cap} parameter-free ops per cell"]
+    share = _search_val_fraction(args)
+    if share != DataSpec("").val_fraction:
+        shared.append(f"ranks on {100 * share:.0f} % of the training subjects")
     if method != "enas":
-        return f"random search ({cap_note[0]})" if cap_note else "random search"
+        return f"random search ({', '.join(shared)})" if shared else "random search"
     notes = [] if reward == SearchConfig().reward else [f"{reward.removeprefix('val_')} reward"]
     if getattr(args, "warmup_epochs", 0):
         notes.append(f"{args.warmup_epochs} warm-up epochs")
-    notes += cap_note
+    notes += shared
     return f"ENAS ({', '.join(notes)})" if notes else "ENAS"
 
 
@@ -566,6 +585,8 @@ def _settings(args) -> dict:
     if getattr(args, "warmup_epochs", 0):  # likewise
         out["warmup_epochs"] = str(args.warmup_epochs)
     out["max_param_free"] = str(_param_free_cap(args))  # always: rows searched before the cap had none
+    if getattr(args, "search_val_fraction", None) is not None:  # only when given, so earlier rows still resume
+        out["search_val_fraction"] = str(args.search_val_fraction)
     if getattr(args, "msr_subset", "all") != "all":  # likewise
         out["msr_subset"] = args.msr_subset
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise

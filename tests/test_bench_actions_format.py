@@ -257,3 +257,40 @@ def test_param_free_cap_reaches_both_searches_and_a_non_default_one_names_their_
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--max-param-free", "-1", "--data", "/nonexistent"])
     assert exit_info.value.code == 2 and "max_param_free=-1" in capsys.readouterr().err
+
+
+def test_search_val_fraction_reaches_both_searches_and_a_non_default_one_names_their_rows(
+        bench, monkeypatch, capsys):
+    """--search-val-fraction: the share both searches rank children on (DataSpec's default unless given); a
+    non-default share is named in their columns and enters the resume settings; 0 or 1 fails before any data."""
+    import posenas.search.api as api
+    from posenas.platform.classification.train import ClassifierTrainConfig
+    from posenas.search.data import DataSpec
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(path, fmt, protocol, **kwargs):
+        seen.append((kwargs["val_fraction"], kwargs["train_on_val"]))
+        raise Stop
+
+    monkeypatch.setattr(api, "search_and_train", fake)
+    monkeypatch.setattr(api, "random_search_and_train", fake)
+    default = DataSpec("").val_fraction
+    for argv in ([], ["--search-val-fraction", "0.4"]):
+        args = bench.parser().parse_args(argv)
+        args.search_epochs, args.reward = 8, "val_acc"
+        for method in ("enas", "random"):
+            with pytest.raises(Stop):
+                bench.run_search_row(method, "/d", "utkinect", "cross_subject", bench.image_config("joints", args),
+                                     args, ClassifierTrainConfig(), "/tmp/s")
+            assert ("40 % of the training subjects" in bench._search_name(method, args)) == bool(argv)
+        assert bench._settings(args).get("search_val_fraction") == ("0.4" if argv else None)
+    # the final trainings stay on train+val either way: only what the search ranks on changes
+    assert seen == [(default, True), (default, True), (0.4, True), (0.4, True)] and default == 0.2
+    for bad in ("0", "1"):
+        with pytest.raises(SystemExit) as exit_info:
+            bench.main(["--search-val-fraction", bad, "--data", "/nonexistent"])
+        assert exit_info.value.code == 2 and "--search-val-fraction" in capsys.readouterr().err

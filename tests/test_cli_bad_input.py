@@ -107,6 +107,7 @@ CASES = [
     ("train-epochs-0", "train --genotype GENOTYPE --dataset DIR --epochs 0", ["--epochs"]),
     ("train-val-fraction-1.5", "train --genotype GENOTYPE --dataset DIR --val-fraction 1.5", ["--val-fraction", "1.5"]),
     ("train-val-fraction-0", "train --genotype GENOTYPE --dataset DIR --val-fraction 0", ["--val-fraction"]),
+    ("search-val-fraction-1", "search --dataset DIR --val-fraction 1", ["--val-fraction", "1"]),
     ("train-genotype-missing", "train --genotype MISSING --dataset DIR", ["--genotype", "does not exist"]),
     ("extract-workers-0", "extract -i DIR -o DIR --workers 0", ["--workers"]),
     ("extract-workers-neg", "extract -i DIR -o DIR -w -1", ["--workers"]),

@@ -124,19 +124,20 @@ def test_search_passes_the_joint_image_options_to_the_data(tmp_path: Path, monke
         pass
 
     def fake_search_only(dataset, **kwargs):
-        seen.append((kwargs["encoding"], kwargs["augment_train"], kwargs["augment"]))
+        seen.append((kwargs["encoding"], kwargs["augment_train"], kwargs["augment"], kwargs["val_fraction"]))
         raise Stop
 
     monkeypatch.setattr(api, "search_only", fake_search_only)
     monkeypatch.setattr(api, "search_and_train", fake_search_only)
     (tmp_path / "d").mkdir()
     for extra in ([], ["--encoding", "joints", "--joint-rows", "tree", "--joint-scale", "isotropic", "--no-joint-motion"],
-                  ["--augment-train", "8", "--rotate-deg", "45", "--final-seeds", "3", "--train-epochs", "60"]):
+                  ["--augment-train", "8", "--rotate-deg", "45", "--final-seeds", "3", "--train-epochs", "60",
+                   "--val-fraction", "0.4"]):
         with pytest.raises(Stop):
             main(["search", "--dataset", str(tmp_path / "d"), "-o", str(tmp_path / "out"), *extra])
-    assert seen == [({"encoding": "enhanced_spmf"}, 4, {}),
-                    ({"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": False}, 4, {}),
-                    ({"encoding": "enhanced_spmf"}, 8, {"rotate_deg": 45.0})]
+    assert seen == [({"encoding": "enhanced_spmf"}, 4, {}, 0.2),
+                    ({"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": False}, 4, {}, 0.2),
+                    ({"encoding": "enhanced_spmf"}, 8, {"rotate_deg": 45.0}, 0.4)]
 
 
 def test_search_and_train_take_loader_options_and_train_follows_the_search(tmp_path: Path, monkeypatch):

@@ -60,6 +60,10 @@ def search(
         4, "--augment-train", min=0,
         help=COPIES_HELP + " For the search's child training and, with --final-seeds, the from-scratch training."),
     rotate_deg: Optional[float] = typer.Option(None, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP),
+    val_fraction: float = typer.Option(
+        0.2, "--val-fraction", callback=_checks.fraction_open,
+        help="Share of the training subjects held out to rank children on (never the test split); a larger share "
+             "ranks on more sequences and trains the shared weights on fewer."),
     train_on_val: bool = typer.Option(
         True, "--train-on-val/--select-on-val",
         help="With --final-seeds: train on train+val for exactly --train-epochs, last epoch kept (default, as "
@@ -108,7 +112,7 @@ def search(
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,
                   storage_endpoint=storage_endpoint, space=space, poses=poses,
                   encoding=image, loader_options=options, augment_train=augment_train,
-                  augment=augment_options(rotate_deg))
+                  augment=augment_options(rotate_deg), val_fraction=val_fraction)
     if final_seeds > 0:
         result = api.search_and_train(dataset, train_config={"epochs": train_epochs}, seeds=final_seeds,
                                       train_on_val=train_on_val, **common)
