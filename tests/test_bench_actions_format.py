@@ -223,13 +223,11 @@ def test_rotation_range_reaches_every_row_and_enters_the_settings_only_when_give
     assert exit_info.value.code == 2 and "--rotate-deg" in capsys.readouterr().err
 
 
-def test_param_free_cap_reaches_both_searches_and_a_non_default_one_names_their_rows(
-        bench, monkeypatch, capsys):
-    """--max-param-free: the ENAS and random-search rows search under the cap (SearchConfig's default unless given);
-    a non-default cap is named in their columns; a negative cap fails before any data."""
+def _searched(bench, monkeypatch, argv: list[str], pick) -> tuple[list, object]:
+    """`pick` of the keyword arguments the ENAS and the random-search row pass to their search, for one command
+    line, and its parsed args (each search is stopped before any data loads)."""
     import posenas.search.api as api
     from posenas.platform.classification.train import ClassifierTrainConfig
-    from posenas.search.enas import SearchConfig
 
     seen = []
 
@@ -237,23 +235,35 @@ def test_param_free_cap_reaches_both_searches_and_a_non_default_one_names_their_
         pass
 
     def fake(path, fmt, protocol, **kwargs):
-        seen.append(kwargs["search_config"].max_param_free)
+        seen.append(pick(kwargs))
         raise Stop
 
     monkeypatch.setattr(api, "search_and_train", fake)
     monkeypatch.setattr(api, "random_search_and_train", fake)
+    args = bench.parser().parse_args(argv)
+    args.search_epochs, args.reward = 8, "val_acc"
+    for method in ("enas", "random"):
+        with pytest.raises(Stop):
+            bench.run_search_row(method, "/d", "utkinect", "cross_subject", bench.image_config("joints", args),
+                                 args, ClassifierTrainConfig(), "/tmp/s")
+    return seen, args
+
+
+def test_param_free_cap_reaches_both_searches_and_a_non_default_one_names_their_rows(
+        bench, monkeypatch, capsys):
+    """--max-param-free: the ENAS and random-search rows search under the cap (SearchConfig's default unless given);
+    a non-default cap is named in their columns; a negative cap fails before any data."""
+    from posenas.search.enas import SearchConfig
+
     default = SearchConfig().max_param_free
     for argv in ([], ["--max-param-free", "8"]):
-        args = bench.parser().parse_args(argv)
-        args.search_epochs, args.reward = 8, "val_acc"
+        seen, args = _searched(bench, monkeypatch, argv, lambda kw: kw["search_config"].max_param_free)
+        assert seen == [8, 8] if argv else seen == [default, default]
         for method in ("enas", "random"):
-            with pytest.raises(Stop):
-                bench.run_search_row(method, "/d", "utkinect", "cross_subject", bench.image_config("joints", args),
-                                     args, ClassifierTrainConfig(), "/tmp/s")
             assert ("parameter-free" in bench._search_name(method, args)) == bool(argv)
         # recorded either way: the rows of earlier runs, searched with no cap, must not resume under the default
         assert bench._settings(args)["max_param_free"] == str(8 if argv else default)
-    assert seen == [default, default, 8, 8] and default is not None
+    assert default is not None
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--max-param-free", "-1", "--data", "/nonexistent"])
     assert exit_info.value.code == 2 and "max_param_free=-1" in capsys.readouterr().err
@@ -263,33 +273,17 @@ def test_search_val_fraction_reaches_both_searches_and_a_non_default_one_names_t
         bench, monkeypatch, capsys):
     """--search-val-fraction: the share both searches rank children on (DataSpec's default unless given); a
     non-default share is named in their columns and enters the resume settings; 0 or 1 fails before any data."""
-    import posenas.search.api as api
-    from posenas.platform.classification.train import ClassifierTrainConfig
     from posenas.search.data import DataSpec
 
-    seen = []
-
-    class Stop(Exception):
-        pass
-
-    def fake(path, fmt, protocol, **kwargs):
-        seen.append((kwargs["val_fraction"], kwargs["train_on_val"]))
-        raise Stop
-
-    monkeypatch.setattr(api, "search_and_train", fake)
-    monkeypatch.setattr(api, "random_search_and_train", fake)
     default = DataSpec("").val_fraction
     for argv in ([], ["--search-val-fraction", "0.4"]):
-        args = bench.parser().parse_args(argv)
-        args.search_epochs, args.reward = 8, "val_acc"
+        seen, args = _searched(bench, monkeypatch, argv, lambda kw: (kw["val_fraction"], kw["train_on_val"]))
+        # the final trainings stay on train+val either way: only what the search ranks on changes
+        assert seen == [(0.4 if argv else default, True)] * 2
         for method in ("enas", "random"):
-            with pytest.raises(Stop):
-                bench.run_search_row(method, "/d", "utkinect", "cross_subject", bench.image_config("joints", args),
-                                     args, ClassifierTrainConfig(), "/tmp/s")
             assert ("40 % of the training subjects" in bench._search_name(method, args)) == bool(argv)
         assert bench._settings(args).get("search_val_fraction") == ("0.4" if argv else None)
-    # the final trainings stay on train+val either way: only what the search ranks on changes
-    assert seen == [(default, True), (default, True), (0.4, True), (0.4, True)] and default == 0.2
+    assert default == 0.2
     for bad in ("0", "1"):
         with pytest.raises(SystemExit) as exit_info:
             bench.main(["--search-val-fraction", bad, "--data", "/nonexistent"])
