@@ -549,6 +549,12 @@ def _search_val_fraction(args) -> float:
     return DataSpec("").val_fraction if share is None else share
 
 
+def _search_share_text(args) -> str:
+    """The searches' own validation share where it is not the baselines' 20 %, for the budget line."""
+    share = _search_val_fraction(args)
+    return "" if share == 0.2 else f"; the searches rank children on {100 * share:.0f}% of them"
+
+
 def _search_name(method: str, args) -> str:
     """Row name of a searched method; a non-default cap on parameter-free ops or validation share (either search)
     and an ENAS controller with a non-default reward or a warm-up say so."""
@@ -644,7 +650,7 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
         f"{args.size}x{args.size} images, pose space `{args.space}`; every cell is mean ± std (n) over {args.seeds} training seeds, searched rows "
         f"over {args.search_runs} runs (run k: search seed k, training seed k). Validation = 20% of the "
         "training subjects (data seed "
-        f"{args.data_seed}); " + _fit_text(cols) + ". MSR Action3D: " + ("the 557 sequences of files_used_in_cvpr12_paper.txt (the common protocol's; rows "
+        f"{args.data_seed}" + _search_share_text(args) + "); " + _fit_text(cols) + ". MSR Action3D: " + ("the 557 sequences of files_used_in_cvpr12_paper.txt (the common protocol's; rows "
         "'MSR Action3D 557')" if getattr(args, "msr_subset", "all") == "cvpr12" else "all sequences the loader keeps") +
         " (the search API loads the same), "
         "odd subjects train / even test; UTKinect: odd/even subjects. Searches (ENAS and random, weight sharing) run "

@@ -283,6 +283,7 @@ def test_search_val_fraction_reaches_both_searches_and_a_non_default_one_names_t
         for method in ("enas", "random"):
             assert ("40 % of the training subjects" in bench._search_name(method, args)) == bool(argv)
         assert bench._settings(args).get("search_val_fraction") == ("0.4" if argv else None)
+        assert ("rank children on 40%" in bench._search_share_text(args)) == bool(argv)  # the budget line says so
     assert default == 0.2
     for bad in ("0", "1"):
         with pytest.raises(SystemExit) as exit_info:
