@@ -64,6 +64,7 @@ MA, UA = "action_ablation.json", "action_ablation_utkinect.json"
 ENAS, RAND, DN = "ENAS cell net", "random search cell net", "DenseNet"
 ENAS_PF = "ENAS (<= 4 parameter-free ops per cell) cell net"
 ENAS_WU = "ENAS (4 warm-up epochs) cell net"
+VAL40 = "(ranks on 40 % of the training subjects)"
 J = "actions_joints_"
 C = "actions_joints_combined_"
 
@@ -179,6 +180,11 @@ LEVERS: tuple[Lever, ...] = (
     *(Lever(SEARCH, "at most 4 parameter-free ops per cell (joint image and options), train+val", RAND,
             f"MSR Action3D {s}", *_cell(C + "as_random.json", C + "as_random_pf4.json", f"MSR Action3D {s}",
                                         f"{RAND} / {JOINTS}")) for s in ("AS1", "AS2", "AS3")),
+    *(Lever(SEARCH, "ranking on 2 of the 5 training subjects instead of 1 (all three levers), train+val", model, proto,
+            *_cell(C + f"{pre}{stem}_pf4_c8e60r45.json", C + f"{pre}{stem}_val40_c8e60r45.json", proto,
+                   f"{ref_col} / {JOINTS}", f"{name} {VAL40} cell net / {JOINTS}"))
+      for model, proto, pre, stem, ref_col, name in ((ENAS, UT, "ut_", "enas", ENAS, "ENAS"),
+                                                     (RAND, UT, "ut_", "random", RAND, "random search"))),
     # --- the comparisons the issue asks for, at the largest budget each protocol ran
     *_against_baselines(MSR, "", ENAS_PF),
     *_against_baselines(UT, "ut_", ENAS),
@@ -186,6 +192,9 @@ LEVERS: tuple[Lever, ...] = (
             Arm(C + f"as_random{pf}.json", f"{RAND} / {JOINTS}", f"MSR Action3D {s}"),
             Arm(C + f"as_enas{pf}.json", f"{ENAS} / {JOINTS}", f"MSR Action3D {s}"))
       for pf, cap in (("", ", both uncapped"), ("_pf4", ", both capped: the default")) for s in ("AS1", "AS2", "AS3")),
+    Lever(VS, "ENAS instead of random search, both ranking on 2 of the 5 training subjects (all three levers)", ENAS, UT,
+          Arm(C + "ut_random_val40_c8e60r45.json", f"random search {VAL40} cell net / {JOINTS}", UT),
+          Arm(C + "ut_enas_val40_c8e60r45.json", f"ENAS {VAL40} cell net / {JOINTS}", UT)),
 )
 
 
