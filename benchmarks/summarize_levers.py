@@ -183,7 +183,8 @@ LEVERS: tuple[Lever, ...] = (
     *(Lever(SEARCH, "ranking on 2 of the 5 training subjects instead of 1 (all three levers), train+val", model, proto,
             *_cell(C + f"{pre}{stem}_pf4_c8e60r45.json", C + f"{pre}{stem}_val40_c8e60r45.json", proto,
                    f"{ref_col} / {JOINTS}", f"{name} {VAL40} cell net / {JOINTS}"))
-      for model, proto, pre, stem, ref_col, name in ((ENAS, UT, "ut_", "enas", ENAS, "ENAS"),
+      for model, proto, pre, stem, ref_col, name in ((ENAS, MSR, "", "enas", ENAS_PF, "ENAS"),
+                                                     (ENAS, UT, "ut_", "enas", ENAS, "ENAS"),
                                                      (RAND, UT, "ut_", "random", RAND, "random search"))),
     # --- the comparisons the issue asks for, at the largest budget each protocol ran
     *_against_baselines(MSR, "", ENAS_PF),
