@@ -550,9 +550,11 @@ def _search_val_fraction(args) -> float:
 
 
 def _search_share_text(args) -> str:
-    """The searches' own validation share where it is not the baselines' 20 %, for the budget line."""
+    """The searches' own validation share where it is not DataSpec's default, for the budget line."""
+    from posenas.search.data import DataSpec
+
     share = _search_val_fraction(args)
-    return "" if share == 0.2 else f"; the searches rank children on {100 * share:.0f}% of them"
+    return "" if share == DataSpec("").val_fraction else f"; the searches rank children on {100 * share:.0f}% of them"
 
 
 def _search_name(method: str, args) -> str:
