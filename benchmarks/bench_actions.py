@@ -549,25 +549,31 @@ def _search_val_fraction(args) -> float:
     return DataSpec("").val_fraction if share is None else share
 
 
-def _search_share_text(args) -> str:
-    """The searches' own validation share where it is not DataSpec's default, for the budget line."""
+def _changed_search_share(args) -> float | None:
+    """The searches' validation share where it is not DataSpec's default (None where it is): rows and the budget
+    line name it."""
     from posenas.search.data import DataSpec
 
     share = _search_val_fraction(args)
-    return "" if share == DataSpec("").val_fraction else f"; the searches rank children on {100 * share:.0f}% of them"
+    return None if share == DataSpec("").val_fraction else share
+
+
+def _search_share_text(args) -> str:
+    """The budget line's note on the searches' own validation share."""
+    share = _changed_search_share(args)
+    return "" if share is None else f"; the searches rank children on {100 * share:.0f}% of them"
 
 
 def _search_name(method: str, args) -> str:
     """Row name of a searched method; a non-default cap on parameter-free ops or validation share (either search)
     and an ENAS controller with a non-default reward or a warm-up say so."""
-    from posenas.search.data import DataSpec
     from posenas.search.enas import SearchConfig
 
     reward = getattr(args, "reward", None) or SearchConfig().reward
     cap = _param_free_cap(args)
     shared = [] if cap == SearchConfig().max_param_free else [f"<= {cap} parameter-free ops per cell"]
-    share = _search_val_fraction(args)
-    if share != DataSpec("").val_fraction:
+    share = _changed_search_share(args)
+    if share is not None:
         shared.append(f"ranks on {100 * share:.0f} % of the training subjects")
     if method != "enas":
         return f"random search ({', '.join(shared)})" if shared else "random search"
