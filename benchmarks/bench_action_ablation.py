@@ -125,6 +125,14 @@ LEVERS: dict[str, tuple[str, dict]] = {
     "joints_all_rotate45": ("joints_all + rotation up to +-45 degrees instead of +-20", {**JOINTS_ALL, "aug": {"rotate_deg": 45.0}}),
     "joints_all_speed_noise": ("joints_all + speed x0.8-1.25 and 1 cm joint noise",
                                {**JOINTS_ALL, "aug": {"speed": (0.8, 1.25), "joint_noise": 0.01}}),
+    # Denoising the Kinect joints before encoding (EncodingConfig.smooth_sigma, .rigid_bones), as Moving Pose
+    # does before its features; the velocity rows difference frames, which amplifies frame-to-frame jitter.
+    "joints_all_smooth1": ("joints_all + joints smoothed along time (Gaussian, sigma 1 frame)",
+                           {**JOINTS_ALL, "smooth_sigma": 1.0}),
+    "joints_all_smooth2": ("joints_all + joints smoothed along time (Gaussian, sigma 2 frames)",
+                           {**JOINTS_ALL, "smooth_sigma": 2.0}),
+    "joints_all_rigid": ("joints_all + every bone set to its clip-mean length (directions kept)",
+                         {**JOINTS_ALL, "rigid_bones": True}),
 }
 # the row a lever's delta is measured against (its recipe differs from that row's in the lever alone)
 REFERENCE = ({n: "native" for n in LEVERS if n.startswith("native_")} | {"body": "native", "body3d": "native"}
@@ -164,6 +172,7 @@ def recipe(overrides: dict) -> dict:
          "pair_order": "index", "clahe_mode": "luminance", "encoding": "enhanced_spmf", "motion_stride": 1,
          "epochs": None, "densenet": {}, "train": {},  # epochs None: --epochs; train: ClassifierTrainConfig fields
          "joint_scale": "per_axis", "joint_rows": "index", "joint_motion": False,
+         "smooth_sigma": 0.0, "rigid_bones": False,
          "fuse": ()}  # fuse: the streams' own overrides (on top of the rest of this recipe) of a late-fusion row
     for k, v in overrides.items():
         r[k] = {**r["aug"], **v} if k == "aug" else v
@@ -228,7 +237,8 @@ def train_stream(dataset, protocol: str, rec: dict, args, cache_dir: Path) -> tu
 
     aug = AugmentConfig(**rec["aug"])
     enc = EncodingConfig(**{k: rec[k] for k in ("encoding", "size", "frames", "pair_order", "clahe_mode", "motion_stride",
-                                                "joint_scale", "joint_rows", "joint_motion")})
+                                                "joint_scale", "joint_rows", "joint_motion", "smooth_sigma",
+                                                "rigid_bones")})
     common = dict(augment_config=aug, cache_dir=cache_dir, space=rec["space"], seed=args.data_seed, val_fraction=0.2)
     train, val, test = protocol_split(dataset, protocol, enc, augment_train=rec["augment"], **common)
     _, val_tta, test_tta = protocol_split(dataset, protocol, enc, augment_train=0, augment_test=args.tta, **common)

@@ -150,6 +150,26 @@ class Layout:
         parent = np.array([p for _, p in self.bones])
         return np.linalg.norm(joints[..., child, :] - joints[..., parent, :], axis=-1)
 
+    def with_clip_mean_bones(self, joints: np.ndarray) -> np.ndarray:
+        """Joints (T, J, D) rebuilt from the root out with every bone at its clip-mean length, directions kept.
+
+        A sensor that infers joints per frame lets a forearm stretch and shrink by centimetres; the person's
+        bones do not. The root keeps its track; a joint on top of its parent (no direction) stays there.
+        """
+        x = np.asarray(joints, dtype=np.float64)
+        if x.ndim != 3 or x.shape[1] != self.num_joints:
+            raise ValueError(f"layout {self.name}: expected (T, {self.num_joints}, D) joints, got shape {x.shape}")
+        out = x.copy()
+        for j in self.chain_order:  # parents before children
+            p = self.parents[j]
+            if p < 0:
+                continue
+            bone = x[:, j] - x[:, p]
+            length = np.linalg.norm(bone, axis=-1, keepdims=True)
+            unit = np.divide(bone, length, out=np.zeros_like(bone), where=length > 1e-9)
+            out[:, j] = out[:, p] + unit * np.nanmean(length)
+        return out
+
 
 def convert_to_h36m(joints: np.ndarray, layout: str | Layout) -> np.ndarray:
     """Map joints (..., J, D) of any registered layout to h36m17 (..., 17, D)."""

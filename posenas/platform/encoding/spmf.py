@@ -30,6 +30,10 @@ action. The layout used here:
   (the depth-first walk of the kinematic tree that comes back along every bone, 2J - 1 rows, so
   neighbouring rows are always joined by a bone; needs the layout); `joint_motion` adds a block of
   per-frame velocity rows (central differences, zero velocity at mid-grey) under the position rows.
+* Before any of this the joints can be denoised, for depth sensors whose per-frame joints jitter:
+  `smooth_sigma` low-passes every coordinate along time (a Gaussian of that many frames, as Moving Pose
+  does), and `rigid_bones` rebuilds each person from the root out with every bone at its clip-mean length
+  (directions kept; needs the layout). Smoothing comes first, so the bones end exactly rigid.
 * The image is resized to size x size (time and pair axes are both squeezed, as in the papers).
   With `frames=F` the sequence is first resampled linearly to F frames, so that the time axis (2F - 1
   columns) is set before encoding instead of squeezed after it, and a motion column always spans the
@@ -80,6 +84,9 @@ class EncodingConfig(ConfigBase):
     joint_scale: Literal["per_axis", "isotropic"] = "per_axis"
     joint_rows: Literal["index", "tree"] = "index"
     joint_motion: bool = False
+    # denoising before encoding, any encoding (see the module notes): Gaussian sigma in frames (0: off)
+    smooth_sigma: float = 0.0
+    rigid_bones: bool = False
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
@@ -92,6 +99,8 @@ class EncodingConfig(ConfigBase):
             raise ConfigError("EncodingConfig", "frames", f"must be >= 2 (or unset), got {self.frames}")
         if self.motion_stride < 1:
             raise ConfigError("EncodingConfig", "motion_stride", f"must be >= 1, got {self.motion_stride}")
+        if not self.smooth_sigma >= 0:  # also refuses NaN
+            raise ConfigError("EncodingConfig", "smooth_sigma", f"must be >= 0 frames, got {self.smooth_sigma}")
         if self.pair_order not in PAIR_ORDERS:
             raise ConfigError("EncodingConfig", "pair_order",
                               f"must be one of {', '.join(PAIR_ORDERS)}, got {self.pair_order!r}")
@@ -282,6 +291,20 @@ def joints_raw(joints: np.ndarray, seq_id: str = "<array>", scale: str = "per_ax
     return np.ascontiguousarray(np.transpose(np.concatenate(blocks, axis=1), (1, 0, 2)))
 
 
+def denoise(joints: np.ndarray, seq_id: str = "<array>", smooth_sigma: float = 0.0, rigid_bones: bool = False,
+            layout: str | None = None) -> np.ndarray:
+    """(T, P, J, 3) or (T, J, 3) -> (T, P*J, 3) float64, smoothed along time and/or with rigid bones (see the
+    module notes); `rigid_bones` needs the layout and treats the joints as whole persons of it."""
+    from posenas.core.timeseries import smooth_gaussian
+
+    x = smooth_gaussian(_as_tpj3(joints, seq_id), smooth_sigma)
+    if rigid_bones:
+        lay, persons = _persons_of(x.shape[1], "rigid_bones", "True", layout)
+        j = lay.num_joints
+        x = np.concatenate([lay.with_clip_mean_bones(x[:, p * j:(p + 1) * j]) for p in range(persons)], axis=1)
+    return x
+
+
 def clahe(image: np.ndarray, clip_limit: float = 2.0, tile_grid: tuple[int, int] = (4, 4),
           mode: str = "luminance") -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation of an RGB uint8 image (same shape and dtype)."""
@@ -316,10 +339,13 @@ def encode_sequence(joints: np.ndarray, encoding: str = "enhanced_spmf", size: i
     """One sequence (T, P, J, 3) or (T, J, 3) -> uint8 (size, size, 3) RGB action image.
 
     Pass either `config` or `encoding`/`size` plus any other `EncodingConfig` field as a keyword.
-    `layout` (the joints' layout) is needed by every `pair_order` but "index", and by `joint_rows="tree"`.
+    `layout` (the joints' layout) is needed by every `pair_order` but "index", by `joint_rows="tree"` and by
+    `rigid_bones`.
     Raises PosenasError naming `seq_id` for fewer than 2 frames, NaN/inf values or a degenerate skeleton.
     """
     cfg = config if config is not None else EncodingConfig(encoding=encoding, size=size, **opts)
+    if cfg.smooth_sigma > 0 or cfg.rigid_bones:
+        joints = denoise(joints, seq_id, cfg.smooth_sigma, cfg.rigid_bones, layout)
     if cfg.frames is not None:
         from posenas.core.timeseries import resample_to_length
 
