@@ -301,6 +301,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--joint-scale", default="per_axis", choices=list(JOINT_SCALES), help="joint-image rows: axis scaling")
     ap.add_argument("--joint-rows", default="index", choices=list(JOINT_ROWS), help="joint-image rows: row order")
     ap.add_argument("--joint-motion", action="store_true", help="joint-image rows: add velocity rows")
+    # denoising the joints before encoding (EncodingConfig.smooth_sigma, .rigid_bones): every image row gets them
+    # (the TCN and ST-GCN rows read the joints as they are), and its image is named after them ("...+smooth1")
+    ap.add_argument("--smooth-sigma", type=float, default=0.0,
+                    help="image rows: smooth the joints along time first (Gaussian sigma, frames; 0: off)")
+    ap.add_argument("--rigid-bones", action="store_true",
+                    help="image rows: set every bone to its clip-mean length first (directions kept)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "actions.md")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--cache-dir", type=Path, default=None, help="action-image cache (default: a temp dir)")
@@ -325,7 +331,15 @@ def image_config(encoding: str, args):
     from posenas.platform.encoding.spmf import EncodingConfig
 
     joint = _joint_options(args) if encoding == "joints" else {}
-    return EncodingConfig(encoding=encoding, size=args.size, **joint)
+    return EncodingConfig(encoding=encoding, size=args.size, **joint, **_denoise_options(args))
+
+
+def _denoise_options(args) -> dict:
+    """The denoising options given (non-default ones only, so that the rows of earlier runs keep their names)."""
+    from posenas.platform.encoding.spmf import DENOISE_FIELDS, EncodingConfig
+
+    default = EncodingConfig()
+    return {k: getattr(args, k) for k in DENOISE_FIELDS if getattr(args, k, getattr(default, k)) != getattr(default, k)}
 
 
 def _joint_options(args) -> dict:
@@ -344,6 +358,10 @@ def image_name(enc) -> str:
     parts = [enc.encoding] + [("motion" if k == "joint_motion" else str(getattr(enc, k)))
                               for k in JOINT_IMAGE_FIELDS
                               if enc.encoding == "joints" and getattr(enc, k) != getattr(default, k)]
+    if enc.smooth_sigma:
+        parts.append(f"smooth{enc.smooth_sigma:g}")
+    if enc.rigid_bones:
+        parts.append("rigid")
     return "+".join(parts)
 
 
@@ -385,6 +403,10 @@ def main(argv=None) -> int:
         _augment_config(args)
     except ConfigError as exc:  # likewise
         ap.error(f"--rotate-deg: {exc}")
+    try:
+        image_config(args.search_encoding, args)
+    except ConfigError as exc:  # likewise
+        ap.error(f"--smooth-sigma: {exc}")
 
     tc = ClassifierTrainConfig(epochs=args.epochs, batch_size=32, lr=2e-3, warmup_epochs=min(2, args.epochs - 1),
                                num_threads=args.threads)
@@ -606,6 +628,7 @@ def _settings(args) -> dict:
     if getattr(args, "search_encoding", "enhanced_spmf") != "enhanced_spmf":  # likewise
         out["search_encoding"] = args.search_encoding
     out.update(_joint_options(args))  # likewise
+    out.update(_denoise_options(args))  # likewise
     out.update(_augment_options(args))  # likewise
     return out
 

@@ -289,3 +289,22 @@ def test_search_val_fraction_reaches_both_searches_and_a_non_default_one_names_t
         with pytest.raises(SystemExit) as exit_info:
             bench.main(["--search-val-fraction", bad, "--data", "/nonexistent"])
         assert exit_info.value.code == 2 and "--search-val-fraction" in capsys.readouterr().err
+
+
+def test_denoising_options_reach_every_image_row_and_name_it(bench, capsys):
+    """--smooth-sigma/--rigid-bones go to every image row's config, name its image, enter the resume settings only
+    when given, and a negative sigma fails before any data loads."""
+    plain = bench.parser().parse_args([])
+    opts = bench.parser().parse_args(["--smooth-sigma", "1", "--rigid-bones"])
+    for enc_name in ("joints", "enhanced_spmf"):
+        assert bench.image_name(bench.image_config(enc_name, plain)) == enc_name
+        enc = bench.image_config(enc_name, opts)
+        assert (enc.smooth_sigma, enc.rigid_bones) == (1.0, True)
+        assert bench.image_name(enc) == f"{enc_name}+smooth1+rigid"
+    for args in (plain, opts):
+        args.space, args.epochs, args.search_epochs = "native", 30, 8
+    assert not {"smooth_sigma", "rigid_bones"} & set(bench._settings(plain))
+    assert bench._settings(opts)["smooth_sigma"] == 1.0 and bench._settings(opts)["rigid_bones"] is True
+    with pytest.raises(SystemExit):
+        bench.main(["--smooth-sigma", "-1", "--data", "/nonexistent"])
+    assert "--smooth-sigma" in capsys.readouterr().err

@@ -222,3 +222,24 @@ def test_msr_sides_are_right_in_the_camera_frame_but_real3d_is_left_handed(msr_r
     x = convert_to_h36m(_read_msr(msr_root, stem), "msr20")
     assert _facing_z(x * np.array([1.0, -1.0, 1.0])) < 0
     assert _facing_z(x) > 0
+
+
+@pytest.mark.parametrize("name", ["msr20", "kinect20", "h36m17"])
+def test_clip_mean_bones_fixes_lengths_and_keeps_directions(name):
+    """Every bone gets its clip-mean length in every frame, pointing where it pointed; the root keeps its track."""
+    lay = get_layout(name)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, lay.num_joints, 3))
+    y = lay.with_clip_mean_bones(x)
+    before, after = lay.bone_lengths(x), lay.bone_lengths(y)
+    np.testing.assert_allclose(after, np.broadcast_to(before.mean(axis=0), after.shape), rtol=1e-9)
+    for child, parent in lay.bones:
+        d0, d1 = x[:, child] - x[:, parent], y[:, child] - y[:, parent]
+        cos = (d0 * d1).sum(-1) / np.linalg.norm(d0, axis=-1) / np.linalg.norm(d1, axis=-1)
+        np.testing.assert_allclose(cos, 1.0, atol=1e-9)
+    root = lay.parents.index(-1)
+    np.testing.assert_array_equal(y[:, root], x[:, root])
+    rigid = lay.with_clip_mean_bones(y)
+    np.testing.assert_allclose(rigid, y, atol=1e-9)  # already rigid: unchanged
+    with pytest.raises(ValueError, match=name):
+        lay.with_clip_mean_bones(x[:, :-1])

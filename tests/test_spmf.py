@@ -9,6 +9,7 @@ from posenas.errors import ConfigError, PosenasError
 from posenas.platform.encoding.spmf import (
     EncodingConfig,
     clahe,
+    denoise,
     encode_sequence,
     interleave,
     joints_raw,
@@ -298,3 +299,38 @@ def test_joint_options_are_checked_and_belong_to_the_joint_image():
         EncodingConfig(encoding="joints", joint_rows="zigzag")
     with pytest.raises(ConfigError, match="EncodingConfig.joint_motion.*joints"):
         EncodingConfig(joint_motion=True)  # on Enhanced-SPMF it would be ignored
+
+
+def test_denoising_options_change_the_joints_before_encoding():
+    """smooth_sigma and rigid_bones act on the joints: the image equals that of the denoised joints, per person."""
+    from posenas.core.skeleton import get_layout
+    from posenas.core.timeseries import smooth_gaussian
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(12, 2, 20, 3))  # two persons of msr20
+    cfg = EncodingConfig(encoding="joints", joint_motion=True)
+    smooth = replace_cfg(cfg, smooth_sigma=1.5)
+    expect = smooth_gaussian(x.reshape(12, 40, 3), 1.5)
+    np.testing.assert_array_equal(encode_sequence(x, config=smooth), encode_sequence(expect, config=cfg))
+    assert not np.array_equal(encode_sequence(x, config=smooth), encode_sequence(x, config=cfg))
+    lay = get_layout("msr20")
+    rigid = denoise(x, rigid_bones=True, layout="msr20")
+    for p in range(2):
+        np.testing.assert_allclose(rigid[:, 20 * p:20 * (p + 1)], lay.with_clip_mean_bones(x[:, p]))
+    np.testing.assert_array_equal(encode_sequence(x, config=replace_cfg(cfg, rigid_bones=True), layout="msr20"),
+                                  encode_sequence(rigid, config=cfg, layout="msr20"))
+    both = denoise(x, smooth_sigma=1.5, rigid_bones=True, layout="msr20")  # smoothed first, so bones end rigid
+    lengths = lay.bone_lengths(both[:, :20])
+    np.testing.assert_allclose(lengths, np.broadcast_to(lengths[0], lengths.shape), rtol=1e-9)
+    with pytest.raises(PosenasError, match="rigid_bones.*layout"):
+        encode_sequence(x, config=replace_cfg(cfg, rigid_bones=True))
+    with pytest.raises(ConfigError, match="smooth_sigma"):
+        EncodingConfig(smooth_sigma=-1.0)
+    with pytest.raises(ConfigError, match="smooth_sigma"):
+        EncodingConfig(smooth_sigma=float("nan"))
+
+
+def replace_cfg(cfg: EncodingConfig, **changes) -> EncodingConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)

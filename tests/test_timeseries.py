@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posenas.core.timeseries import resample_fps, resample_to_length
+from posenas.core.timeseries import resample_fps, resample_to_length, smooth_gaussian
 
 START = np.array([[0.0, 1.0, -2.0], [3.0, 0.5, 7.0]])
 SPEED = np.array([[1.0, 2.0, -1.0], [0.5, -0.25, 3.0]])  # per frame, different per joint and axis
@@ -30,3 +30,15 @@ def test_resample_fps_samples_the_same_time_span(src, dst, expect_frames):
     y = resample_fps(x, src, dst)
     assert len(y) == expect_frames
     np.testing.assert_allclose(y, _motion(np.arange(expect_frames) * src / dst), atol=1e-9)
+
+
+def test_smooth_gaussian_keeps_straight_motion_and_damps_jitter():
+    """A constant-speed track is a fixed point away from the ends; alternating jitter loses most of its size."""
+    x = _motion(np.arange(40.0))
+    y = smooth_gaussian(x, 2.0)
+    np.testing.assert_allclose(y[10:-10], x[10:-10], atol=1e-9)  # 5 sigma from either end
+    jitter = 0.01 * (-1.0) ** np.arange(40)[:, None, None] * np.ones((1, 2, 3))
+    assert np.abs(smooth_gaussian(x + jitter, 1.0) - smooth_gaussian(x, 1.0))[5:-5].max() < 0.002
+    assert smooth_gaussian(x, 0.0) is x
+    with pytest.raises(ValueError, match="sigma"):
+        smooth_gaussian(x, -1.0)

@@ -59,6 +59,7 @@ PAIR_ORDERS = ("index", "chain", "parts", "within_parts")
 JOINT_SCALES = ("per_axis", "isotropic")
 JOINT_ROWS = ("index", "tree")
 JOINT_IMAGE_FIELDS = ("joint_scale", "joint_rows", "joint_motion")  # EncodingConfig fields of the joint image only
+DENOISE_FIELDS = ("smooth_sigma", "rigid_bones")  # EncodingConfig fields that change the joints before any encoding
 
 
 @config_dataclass(frozen=True)
