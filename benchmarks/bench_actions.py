@@ -1,9 +1,10 @@
 """Action recognition benchmark: same data, same splits, same training budget, measured in one run.
 
-Rows (per dataset / protocol): DenseNet on Enhanced-SPMF, SPMF and joint images (the same CNN on three
-encodings), a TCN on the joint coordinates, and — where the search is run — the ENAS-found cell network
+Rows (per dataset / protocol): DenseNet on the joint image and on Enhanced-SPMF (`--encodings`; the same CNN on
+each), a TCN and an ST-GCN on the joint coordinates, and — where the search is run — the ENAS-found cell network
 and the random-search baseline (posenas.search.api, same data spec and the same ClassifierTrainConfig for the
-from-scratch training). A last table answers "does RGB reach RGB-D": MSR Action3D cross-subject classified
+from-scratch training). The defaults (images, copies, rotation, epochs, search budget) are those of `posenas
+search` and `posenas train` (posenas.search.data.DEFAULT_*), so the CLI reproduces the searched rows. A last table answers "does RGB reach RGB-D": MSR Action3D cross-subject classified
 from 3D poses lifted by the shipped Stage-1 lifter from the Kinect's 2D joints vs from the Kinect's own
 3D joints, both converted to h36m17 and paired frame by frame.
 
@@ -138,10 +139,13 @@ def _fit_tag(args) -> str:
 
 
 def _augment_options(args) -> dict:
-    """DataSpec.augment of the run: the AugmentConfig fields given (none by default, so old rows keep resuming)."""
+    """DataSpec.augment of the run: the AugmentConfig fields that differ from its defaults (so rows run at its own
+    range before the benchmark's default changed keep resuming)."""
+    from posenas.platform.encoding.action_data import AugmentConfig
     from posenas.search.data import augment_options
 
-    return augment_options(getattr(args, "rotate_deg", None))
+    rotate = getattr(args, "rotate_deg", None)
+    return augment_options(None if rotate == AugmentConfig().rotate_deg else rotate)
 
 
 def _augment_config(args):
@@ -249,12 +253,15 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--quick", action="store_true", help="smoke run: AS1 only, 2 epochs, no search")
-    ap.add_argument("--epochs", type=int, default=None, help="default: ClassifierTrainConfig's (what `posenas train` runs)")
-    ap.add_argument("--augment", type=int, default=4,
-                    help="random copies per training sequence (4: the search's default, posenas.search.data.DataSpec)")
-    ap.add_argument("--rotate-deg", type=float, default=None,
-                    help="rotation range of the training copies, +- degrees (default: AugmentConfig's, as the CLI's "
-                         "--rotate-deg)")
+    from posenas.search.data import DEFAULT_COPIES, DEFAULT_EPOCHS, DEFAULT_IMAGE, DEFAULT_ROTATE_DEG
+
+    # the defaults are those of `posenas search` and `posenas train` (posenas.search.data.DEFAULT_*), so that the CLI
+    # with its defaults reproduces the searched rows
+    ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="final trainings' epochs (as `posenas train`)")
+    ap.add_argument("--augment", type=int, default=DEFAULT_COPIES,
+                    help="random copies per training sequence, for the searches and the final trainings")
+    ap.add_argument("--rotate-deg", type=float, default=DEFAULT_ROTATE_DEG,
+                    help="rotation range of the training copies, +- degrees")
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--seeds", type=int, default=3, help="training seeds of every baseline row")
     ap.add_argument("--search-runs", type=int, default=3,
@@ -289,18 +296,22 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-stgcn", action="store_true", help="leave out the ST-GCN rows")
     ap.add_argument("--no-baselines", action="store_true", help="searched rows only (DenseNet, TCN, ST-GCN left out)")
     ap.add_argument("--no-lifting", action="store_true", help="leave out the lifted-vs-Kinect study")
-    ap.add_argument("--encodings", default="enhanced_spmf,spmf", help="DenseNet rows; also: joints")
+    ap.add_argument("--encodings", default="joints,enhanced_spmf",
+                    help="DenseNet rows: the searched image and the paper's; also: spmf")
     from posenas.platform.encoding.spmf import ENCODINGS
 
-    ap.add_argument("--search-encoding", default="enhanced_spmf", choices=list(ENCODINGS),
+    ap.add_argument("--search-encoding", default=DEFAULT_IMAGE["encoding"], choices=list(ENCODINGS),
                     help="the images the searched rows search and train on")
     from posenas.platform.encoding.spmf import JOINT_ROWS, JOINT_SCALES
 
     # the joint image's options (EncodingConfig.joint_*, as `posenas search --joint-*`): every joint-image row gets
     # them, and its image is named after them ("joints+isotropic+tree+motion"), so verdicts compare like with like
-    ap.add_argument("--joint-scale", default="per_axis", choices=list(JOINT_SCALES), help="joint-image rows: axis scaling")
-    ap.add_argument("--joint-rows", default="index", choices=list(JOINT_ROWS), help="joint-image rows: row order")
-    ap.add_argument("--joint-motion", action="store_true", help="joint-image rows: add velocity rows")
+    ap.add_argument("--joint-scale", default=DEFAULT_IMAGE["joint_scale"], choices=list(JOINT_SCALES),
+                    help="joint-image rows: axis scaling")
+    ap.add_argument("--joint-rows", default=DEFAULT_IMAGE["joint_rows"], choices=list(JOINT_ROWS),
+                    help="joint-image rows: row order")
+    ap.add_argument("--joint-motion", action=argparse.BooleanOptionalAction, default=DEFAULT_IMAGE["joint_motion"],
+                    help="joint-image rows: add velocity rows")
     # denoising the joints before encoding (EncodingConfig.smooth_sigma, .rigid_bones): every image row gets them
     # (the TCN and ST-GCN rows read the joints as they are), and its image is named after them ("...+smooth1")
     ap.add_argument("--smooth-sigma", type=float, default=0.0,
@@ -374,7 +385,6 @@ def main(argv=None) -> int:
     from posenas.search.data import DEFAULT_DATASET_SPACE
 
     args.space = args.space or DEFAULT_DATASET_SPACE
-    args.epochs = args.epochs or ClassifierTrainConfig().epochs
     args.search_epochs = args.search_epochs or SearchConfig().epochs
     args.reward = args.reward or SearchConfig().reward
     try:  # the search's own check, before any data loads
@@ -394,7 +404,8 @@ def main(argv=None) -> int:
     encodings = [e for e in args.encodings.split(",") if e]
     joint_rows_asked = (not args.no_baselines and "joints" in encodings) or (
         not args.no_search and args.search_encoding == "joints")
-    if _joint_options(args) and not joint_rows_asked:  # before any data loads: they would change nothing
+    given = [k for k in ("joint_scale", "joint_rows", "joint_motion") if getattr(args, k) != ap.get_default(k)]
+    if given and not joint_rows_asked:  # before any data loads: they would change nothing
         ap.error("--joint-scale/--joint-rows/--joint-motion: no joint-image row runs (give --encodings joints or "
                  "--search-encoding joints)")
     from posenas.errors import ConfigError

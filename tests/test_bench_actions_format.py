@@ -103,10 +103,10 @@ def test_header_names_both_kinds_of_final_training_when_merged(bench):
 
 
 def test_joint_image_options_name_the_rows_and_reach_their_configs(bench):
-    """--joint-* change the joint-image rows only, name their image, and enter the resume settings only when given."""
-    plain = bench.parser().parse_args([])
-    opts = bench.parser().parse_args(["--search-encoding", "joints", "--joint-scale", "isotropic", "--joint-rows",
-                                      "tree", "--joint-motion"])
+    """--joint-* change the joint-image rows only, name their image, and enter the resume settings only when they
+    differ from EncodingConfig's defaults; the benchmark's own defaults are the CLI's default image."""
+    plain = bench.parser().parse_args(["--joint-scale", "per_axis", "--joint-rows", "index", "--no-joint-motion"])
+    opts = bench.parser().parse_args([])
     assert bench.image_name(bench.image_config("joints", plain)) == "joints"  # earlier runs' rows keep their names
     enc = bench.image_config("joints", opts)
     assert (enc.joint_scale, enc.joint_rows, enc.joint_motion) == ("isotropic", "tree", True)
@@ -128,7 +128,7 @@ def test_joint_image_options_name_the_rows_and_reach_their_configs(bench):
 
 def test_joint_image_options_without_a_joint_image_row_fail_before_any_data(bench, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--joint-rows", "tree", "--data", "/nonexistent"])
+        bench.main(["--joint-rows", "index", "--no-search", "--encodings", "enhanced_spmf", "--data", "/nonexistent"])
     assert exit_info.value.code == 2 and "--joint-rows" in capsys.readouterr().err
 
 
@@ -205,7 +205,7 @@ def test_rotation_range_reaches_every_row_and_enters_the_settings_only_when_give
     monkeypatch.setattr(api, "search_and_train", fake_search)
     monkeypatch.setattr(action_data, "protocol_split", fake_split)
     monkeypatch.setattr(action_data, "protocol_split_sequences", fake_split)
-    for argv in ([], ["--rotate-deg", "45"]):
+    for argv in (["--rotate-deg", "20"], []):  # AugmentConfig's range, then the benchmark's default
         args = bench.parser().parse_args(argv)
         args.space, args.epochs, args.search_epochs, args.reward = "native", 30, 8, "val_acc"
         enc = bench.image_config("joints", args)
@@ -215,7 +215,7 @@ def test_rotation_range_reaches_every_row_and_enters_the_settings_only_when_give
                     lambda: bench.run_sequence_model("tcn", None, "cross_subject", args, ClassifierTrainConfig())):
             with pytest.raises(Stop):
                 run()
-        assert ("rotate_deg" in bench._settings(args)) == bool(argv)
+        assert ("rotate_deg" in bench._settings(args)) == (not argv)  # AugmentConfig's own range: old rows resume
     assert seen == [("search", {}), ("split", 20.0), ("split", 20.0),
                     ("search", {"rotate_deg": 45.0}), ("split", 45.0), ("split", 45.0)]
     with pytest.raises(SystemExit) as exit_info:  # a bad range fails before any data
@@ -296,11 +296,11 @@ def test_denoising_options_reach_every_image_row_and_name_it(bench, capsys):
     when given, and a negative sigma fails before any data loads."""
     plain = bench.parser().parse_args([])
     opts = bench.parser().parse_args(["--smooth-sigma", "1", "--rigid-bones"])
-    for enc_name in ("joints", "enhanced_spmf"):
-        assert bench.image_name(bench.image_config(enc_name, plain)) == enc_name
+    for enc_name, plain_name in (("joints", "joints+isotropic+tree+motion"), ("enhanced_spmf", "enhanced_spmf")):
+        assert bench.image_name(bench.image_config(enc_name, plain)) == plain_name
         enc = bench.image_config(enc_name, opts)
         assert (enc.smooth_sigma, enc.rigid_bones) == (1.0, True)
-        assert bench.image_name(enc) == f"{enc_name}+smooth1+rigid"
+        assert bench.image_name(enc) == f"{plain_name}+smooth1+rigid"
     for args in (plain, opts):
         args.space, args.epochs, args.search_epochs = "native", 30, 8
     assert not {"smooth_sigma", "rigid_bones"} & set(bench._settings(plain))

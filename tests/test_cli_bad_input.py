@@ -97,7 +97,7 @@ CASES = [
     ("search-encoding", "search --dataset DIR --encoding bogus", ["--encoding", "bogus"]),
     ("train-encoding", "train --genotype GENOTYPE --dataset DIR --encoding bogus", ["--encoding", "bogus"]),
     ("search-joint-rows", "search --dataset DIR --encoding joints --joint-rows bogus", ["--joint-rows", "bogus"]),
-    ("search-joint-option-pair-image", "search --dataset DIR --joint-motion", ["--joint-motion", "joints only"]),
+    ("search-joint-option-pair-image", "search --dataset DIR --encoding spmf --joint-motion", ["--joint-motion", "joints only"]),
     ("train-joint-option-pair-image", "train --genotype GENOTYPE --dataset DIR --encoding spmf --joint-scale isotropic",
      ["--joint-scale", "joints only"]),
     ("search-space-lifted", "search --dataset DIR --poses lifted --space native", ["--space native", "canonical"]),

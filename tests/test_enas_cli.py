@@ -68,22 +68,29 @@ def test_eval_of_a_saved_child_on_msr_test_split(msr_root: Path, tmp_path: Path)
     assert res["accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
 
 
-def test_cli_defaults_are_the_benchmark_budget():
-    """`posenas search` + `posenas train` with their defaults are what `bench_actions.py` runs by default."""
-    import dataclasses
+def test_cli_defaults_are_the_benchmark_budget(load_benchmark):
+    """`posenas search` + `posenas train` with their defaults are what `bench_actions.py` runs by default: the same
+    search epochs, cap, copies, rotation, images and final epochs."""
     import inspect
 
     from posenas.cli.search import search
     from posenas.cli.train import train
-    from posenas.platform.classification.train import ClassifierTrainConfig
-    from posenas.search.data import DataSpec
+    from posenas.search.data import default_image, image_options
     from posenas.search.enas import SearchConfig
 
+    bench = load_benchmark("bench_actions")
+    d = bench.parser().parse_args([])
     s, t = inspect.signature(search).parameters, inspect.signature(train).parameters
-    assert s["epochs"].default.default == SearchConfig().epochs
-    copies = {f.name: f.default for f in dataclasses.fields(DataSpec)}["augment_train"]
-    assert s["augment_train"].default.default == t["augment_train"].default.default == copies
-    assert s["train_epochs"].default.default == t["epochs"].default.default == ClassifierTrainConfig().epochs
+    assert s["epochs"].default.default == SearchConfig().epochs and d.search_epochs in (None, SearchConfig().epochs)
+    assert s["max_param_free"].default.default == bench._param_free_cap(d)
+    assert s["augment_train"].default.default == t["augment_train"].default.default == d.augment == 8
+    assert s["rotate_deg"].default.default == t["rotate_deg"].default.default == d.rotate_deg == 45.0
+    assert s["train_epochs"].default.default == t["epochs"].default.default == d.epochs == 60
+    cli_image = default_image(image_options(s["encoding"].default.default))
+    assert cli_image == {k: v for k, v in bench.image_config(d.search_encoding, d).to_dict().items()
+                         if k in cli_image} == {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree",
+                                                "joint_motion": True}
+    assert s["val_fraction"].default.default == 0.2 and d.search_val_fraction is None
 
 
 def test_train_uses_the_images_the_genotype_was_searched_on(tmp_path: Path, monkeypatch):
@@ -114,7 +121,7 @@ def test_train_uses_the_images_the_genotype_was_searched_on(tmp_path: Path, monk
 
 
 def test_search_passes_the_joint_image_options_to_the_data(tmp_path: Path, monkeypatch):
-    """`posenas search --encoding joints --joint-*` searches on exactly those images (recorded in data_spec)."""
+    """`posenas search` searches on the default image, or with --encoding/--joint-* on exactly those images."""
     import posenas.search.api as api
     from posenas.cli import main
 
@@ -130,14 +137,15 @@ def test_search_passes_the_joint_image_options_to_the_data(tmp_path: Path, monke
     monkeypatch.setattr(api, "search_only", fake_search_only)
     monkeypatch.setattr(api, "search_and_train", fake_search_only)
     (tmp_path / "d").mkdir()
-    for extra in ([], ["--encoding", "joints", "--joint-rows", "tree", "--joint-scale", "isotropic", "--no-joint-motion"],
-                  ["--augment-train", "8", "--rotate-deg", "45", "--final-seeds", "3", "--train-epochs", "60",
-                   "--val-fraction", "0.4"]):
+    for extra in ([], ["--encoding", "joints", "--joint-rows", "index", "--no-joint-motion"],
+                  ["--encoding", "enhanced_spmf", "--augment-train", "4", "--rotate-deg", "20", "--final-seeds", "3",
+                   "--train-epochs", "30", "--val-fraction", "0.4"]):
         with pytest.raises(Stop):
             main(["search", "--dataset", str(tmp_path / "d"), "-o", str(tmp_path / "out"), *extra])
-    assert seen == [({"encoding": "enhanced_spmf"}, 4, {}, 0.2),
-                    ({"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": False}, 4, {}, 0.2),
-                    ({"encoding": "enhanced_spmf"}, 8, {"rotate_deg": 45.0}, 0.4)]
+    default = {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree", "joint_motion": True}
+    assert seen == [(default, 8, {"rotate_deg": 45.0}, 0.2),
+                    ({**default, "joint_rows": "index", "joint_motion": False}, 8, {"rotate_deg": 45.0}, 0.2),
+                    ({"encoding": "enhanced_spmf"}, 4, {"rotate_deg": 20.0}, 0.4)]
 
 
 def test_search_and_train_take_loader_options_and_train_follows_the_search(tmp_path: Path, monkeypatch):

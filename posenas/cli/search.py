@@ -13,6 +13,7 @@ from typing import Literal, Optional
 import typer
 
 from posenas.cli import _checks
+from posenas.search.data import DEFAULT_COPIES, DEFAULT_EPOCHS, DEFAULT_IMAGE, DEFAULT_ROTATE_DEG
 
 STORAGE_HELP = "Results folder or cloud URI (s3://, gs://); -o/--out are the same option."
 SPACE_HELP = ("Pose space of the action images: canonical (body frame, per-frame pelvis root: what the "
@@ -28,7 +29,7 @@ JOINT_ROWS_HELP = ("Joint image only: index (one row per joint, the layout's ord
                    "tree that comes back along every bone: neighbouring rows are joined by a bone).")
 JOINT_MOTION_HELP = "Joint image only: add per-frame velocity rows under the position rows."
 COPIES_HELP = "Random copies of each training sequence (rotation, scale, time crop)."
-ROTATE_DEG_HELP = "Rotation range of the training copies about the up axis, +- degrees (default: AugmentConfig's, 20)."
+ROTATE_DEG_HELP = "Rotation range of the training copies about the up axis, +- degrees."
 ENDPOINT_HELP = "S3-compatible store for an s3:// storage path (MinIO, Ceph, ...): http(s)://host:port."
 
 
@@ -55,11 +56,12 @@ def search(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address, e.g. auto."),
     hpo_samples: int = typer.Option(1, "--hpo-samples", min=1, help=">1: ASHA over controller lr, entropy weight, child lr."),
     final_seeds: int = typer.Option(0, "--final-seeds", min=0, help="Also retrain the result from scratch with this many seeds."),
-    train_epochs: int = typer.Option(30, "--train-epochs", min=1, help="Epochs of the from-scratch training (with --final-seeds)."),
+    train_epochs: int = typer.Option(DEFAULT_EPOCHS, "--train-epochs", min=1,
+                                     help="Epochs of the from-scratch training (with --final-seeds)."),
     augment_train: int = typer.Option(
-        4, "--augment-train", min=0,
+        DEFAULT_COPIES, "--augment-train", min=0,
         help=COPIES_HELP + " For the search's child training and, with --final-seeds, the from-scratch training."),
-    rotate_deg: Optional[float] = typer.Option(None, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP),
+    rotate_deg: float = typer.Option(DEFAULT_ROTATE_DEG, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP),
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", callback=_checks.fraction_open,
         help="Share of the training subjects held out to rank children on (never the test split); a larger share "
@@ -84,18 +86,20 @@ def search(
         "dataset", "--poses", help="dataset: the dataset's own 3D; lifted: its real 2D lifted by the pipeline's "
                                    "lifter, the poses `posenas run` feeds the model (MSR: the screen files)."),
     space: Optional[Literal["canonical", "canonical_traj", "native", "body", "body3d"]] = typer.Option(None, "--space", help=SPACE_HELP),
-    encoding: Literal["enhanced_spmf", "spmf", "joints"] = typer.Option("enhanced_spmf", "--encoding", help=ENCODING_HELP),
+    encoding: Literal["enhanced_spmf", "spmf", "joints"] = typer.Option(
+        DEFAULT_IMAGE["encoding"], "--encoding", help=ENCODING_HELP),
     joint_scale: Optional[Literal["per_axis", "isotropic"]] = typer.Option(
-        None, "--joint-scale", help=JOINT_SCALE_HELP + " Default: per_axis."),
+        None, "--joint-scale", help=JOINT_SCALE_HELP + f" Default: {DEFAULT_IMAGE['joint_scale']}."),
     joint_rows: Optional[Literal["index", "tree"]] = typer.Option(
-        None, "--joint-rows", help=JOINT_ROWS_HELP + " Default: index."),
+        None, "--joint-rows", help=JOINT_ROWS_HELP + f" Default: {DEFAULT_IMAGE['joint_rows']}."),
     joint_motion: Optional[bool] = typer.Option(
-        None, "--joint-motion/--no-joint-motion", help=JOINT_MOTION_HELP + " Default: off."),
+        None, "--joint-motion/--no-joint-motion",
+        help=JOINT_MOTION_HELP + f" Default: {'on' if DEFAULT_IMAGE['joint_motion'] else 'off'}."),
 ) -> None:
     """Run an ENAS search hosted on Ray Tune; writes the genotype JSON and a report (PNG plots)."""
     from posenas.search import api
     from posenas.search.controller import ControllerConfig
-    from posenas.search.data import augment_options, image_options
+    from posenas.search.data import augment_options, default_image, image_options
     from posenas.search.enas import SearchConfig
     from posenas.search.tune_search import validate_search
     from posenas.platform.classification.cellnet import NetConfig
@@ -106,7 +110,7 @@ def search(
         net=NetConfig(channels=channels, cells_per_block=cells, num_nodes=nodes), controller=ControllerConfig(),
     )
     validate_search(sc, method, hpo_samples)
-    image = image_options(encoding, joint_scale, joint_rows, joint_motion)  # a bad mix fails before data or Ray
+    image = default_image(image_options(encoding, joint_scale, joint_rows, joint_motion))  # a bad mix fails here
     options = _checks.parse_loader_options(format, option)  # likewise an option the loader does not take
     common = dict(format=format, protocol=protocol, search_config=sc, storage_path=storage_path, name=name,
                   method=method, address=address, resume=resume, hpo_samples=hpo_samples,

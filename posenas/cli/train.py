@@ -12,6 +12,7 @@ from typing import Literal, Optional
 import typer
 
 from posenas.cli import _checks
+from posenas.search.data import DEFAULT_COPIES, DEFAULT_EPOCHS, DEFAULT_ROTATE_DEG
 from posenas.cli.search import (COPIES_HELP, ENCODING_HELP, ENDPOINT_HELP, JOINT_MOTION_HELP, JOINT_ROWS_HELP,
                                 JOINT_SCALE_HELP, ROTATE_DEG_HELP, SPACE_HELP, STORAGE_HELP)
 
@@ -28,7 +29,7 @@ def train(
     option: list[str] = typer.Option([], "--option", "-O", callback=_checks.loader_options,
                                       help=_checks.LOADER_OPTION_HELP + " Default: the search's, for the same --format."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Independent trainings (parallel Tune trials)."),
-    epochs: int = typer.Option(30, "--epochs", min=1, help="Training epochs (the action benchmark's budget)."),
+    epochs: int = typer.Option(DEFAULT_EPOCHS, "--epochs", min=1, help="Training epochs (the action benchmark's budget)."),
     channels: Optional[int] = typer.Option(None, "--channels", min=1, help="Default: the search's (from the JSON meta) or 16."),
     cells: Optional[int] = typer.Option(None, "--cells", min=1, help="Normal cells per block; default: the search's or 1."),
     storage_path: str = typer.Option("posenas_results", "--storage-path", "--out", "-o",
@@ -36,9 +37,9 @@ def train(
     storage_endpoint: Optional[str] = typer.Option(None, "--storage-endpoint", help=ENDPOINT_HELP),
     name: Optional[str] = typer.Option(None, "--name"),
     address: Optional[str] = typer.Option(None, "--address"),
-    augment_train: int = typer.Option(4, "--augment-train", min=0, help=COPIES_HELP),
-    rotate_deg: Optional[float] = typer.Option(
-        None, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP + " Not taken from the search."),
+    augment_train: int = typer.Option(DEFAULT_COPIES, "--augment-train", min=0, help=COPIES_HELP + " Not taken from the search."),
+    rotate_deg: float = typer.Option(
+        DEFAULT_ROTATE_DEG, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP + " Not taken from the search."),
     val_fraction: Optional[float] = typer.Option(
         None, "--val-fraction", callback=_checks.fraction_open,
         help="With --select-on-val: share of the training subjects held out to pick the epoch (0 < f < 1; default 0.2)."),

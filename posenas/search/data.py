@@ -22,6 +22,16 @@ from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS
 # root-relative, so they always use "canonical", the space the Pipeline feeds its action model.
 DEFAULT_DATASET_SPACE = "native"
 
+# The images and budget `posenas search`, `posenas train` and benchmarks/bench_actions.py use unless told otherwise,
+# chosen on validation accuracy in benchmarks/results/action_ablation.md (MSR cross-subject, DenseNet): the joint
+# image with its three options (`joints_all`: +1.6 val over the plain joint image, which beat Enhanced-SPMF), then
+# the levers whose val beat it, combined (`combined_joints_all`: 8 copies, rotation +-45 degrees, 60 epochs).
+DEFAULT_IMAGE: dict[str, Any] = {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree",
+                                 "joint_motion": True}
+DEFAULT_COPIES = 8
+DEFAULT_ROTATE_DEG = 45.0
+DEFAULT_EPOCHS = 60
+
 
 def default_space(poses: str, space: str | None) -> str:
     """The pose space for `poses` ("dataset" | "lifted"); an explicit space lifted poses cannot give fails."""
@@ -46,6 +56,13 @@ def image_options(encoding: str | None = None, joint_scale: str | None = None, j
         raise ConfigError("EncodingConfig", joint[0],
                           f"--{joint[0].replace('_', '-')} applies to --encoding joints only, not {given['encoding']}")
     return given
+
+
+def default_image(given: dict[str, Any]) -> dict[str, Any]:
+    """EncodingConfig fields of a search given the options a command line gave (`image_options`): the default image's,
+    with the given ones on top; another encoding than the joint image takes none of the joint image's defaults."""
+    base = DEFAULT_IMAGE if given.get("encoding", DEFAULT_IMAGE["encoding"]) == "joints" else {}
+    return {**base, **given}
 
 
 def searched_images(meta: dict[str, Any], poses: str, space: str | None,
