@@ -4,9 +4,10 @@ Rows (per dataset / protocol): DenseNet on the joint image and on Enhanced-SPMF 
 each), a TCN and an ST-GCN on the joint coordinates, and — where the search is run — the ENAS-found cell network
 and the random-search baseline (posenas.search.api, same data spec and the same ClassifierTrainConfig for the
 from-scratch training). The defaults (images, copies, rotation, epochs, search budget) are those of `posenas
-search` and `posenas train` (posenas.search.data.DEFAULT_*), so the CLI reproduces the searched rows. A last table answers "does RGB reach RGB-D": MSR Action3D cross-subject classified
-from 3D poses lifted by the shipped Stage-1 lifter from the Kinect's 2D joints vs from the Kinect's own
-3D joints, both converted to h36m17 and paired frame by frame.
+search` and `posenas train` (posenas.search.data.DEFAULT_*), so the CLI reproduces the searched rows. A last
+table answers "does RGB reach RGB-D": MSR Action3D cross-subject classified from 3D poses lifted by the shipped
+Stage-1 lifter from the Kinect's 2D joints vs from the Kinect's own 3D joints, both converted to h36m17 and
+paired frame by frame.
 
 A validation split is carved from the training subjects (never from test). By default, as `posenas train`,
 every final training then uses train+val for the fixed number of epochs and keeps the last epoch (columns

@@ -12,9 +12,9 @@ from typing import Literal, Optional
 import typer
 
 from posenas.cli import _checks
-from posenas.search.data import DEFAULT_COPIES, DEFAULT_EPOCHS, DEFAULT_ROTATE_DEG
 from posenas.cli.search import (COPIES_HELP, ENCODING_HELP, ENDPOINT_HELP, JOINT_MOTION_HELP, JOINT_ROWS_HELP,
                                 JOINT_SCALE_HELP, ROTATE_DEG_HELP, SPACE_HELP, STORAGE_HELP)
+from posenas.search.data import DEFAULT_COPIES, DEFAULT_EPOCHS, DEFAULT_ROTATE_DEG
 
 
 SEARCHED = " Default: the genotype's search's."
@@ -37,7 +37,8 @@ def train(
     storage_endpoint: Optional[str] = typer.Option(None, "--storage-endpoint", help=ENDPOINT_HELP),
     name: Optional[str] = typer.Option(None, "--name"),
     address: Optional[str] = typer.Option(None, "--address"),
-    augment_train: int = typer.Option(DEFAULT_COPIES, "--augment-train", min=0, help=COPIES_HELP + " Not taken from the search."),
+    augment_train: int = typer.Option(DEFAULT_COPIES, "--augment-train", min=0,
+                                      help=COPIES_HELP + " Not taken from the search."),
     rotate_deg: float = typer.Option(
         DEFAULT_ROTATE_DEG, "--rotate-deg", min=0.0, max=180.0, help=ROTATE_DEG_HELP + " Not taken from the search."),
     val_fraction: Optional[float] = typer.Option(

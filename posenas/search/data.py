@@ -23,9 +23,10 @@ from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS
 DEFAULT_DATASET_SPACE = "native"
 
 # The images and budget `posenas search`, `posenas train` and benchmarks/bench_actions.py use unless told otherwise,
-# chosen on validation accuracy in benchmarks/results/action_ablation.md (MSR cross-subject, DenseNet): the joint
-# image with its three options (`joints_all`: +1.6 val over the plain joint image, which beat Enhanced-SPMF), then
-# the levers whose val beat it, combined (`combined_joints_all`: 8 copies, rotation +-45 degrees, 60 epochs).
+# chosen by validation accuracy in benchmarks/results/action_ablation.md (MSR cross-subject, DenseNet), each step by a
+# rule fixed before its rows ran: the joint image (val +3.4 over Enhanced-SPMF) with the three options that each beat
+# it on val (`combined_joints`, the `joints_all` recipe), then the levers whose val beat that, combined
+# (`combined_joints_all`: 8 copies, rotation +-45 degrees, 60 epochs). The test split chose none of them.
 DEFAULT_IMAGE: dict[str, Any] = {"encoding": "joints", "joint_scale": "isotropic", "joint_rows": "tree",
                                  "joint_motion": True}
 DEFAULT_COPIES = 8
