@@ -150,6 +150,9 @@ LEVERS: tuple[Lever, ...] = (
                          ("rotation ±45° on top of 8 copies and 60 epochs", "_c8e60", "_c8e60r45"))
       for model, model_col, proto, stem in ((DN, "DenseNet", MSR, "densenet"), (DN, "DenseNet", UT, "ut_densenet"),
                                             (ENAS, ENAS, UT, "ut_enas"), (RAND, RAND, UT, "ut_random"))),
+    Lever(BENCH, "joints smoothed along time, sigma 1 frame (on top of all three)", DN, UT,
+          *_cell(C + "ut_densenet_c8e60r45.json", C + "ut_densenet_smooth1_c8e60r45.json", UT, f"DenseNet / {JOINTS}",
+                 f"DenseNet / {IMAGE}+smooth1 (train+val)")),
     Lever(BENCH, "8 copies, 60 epochs, rotation ±45° (all three)", ENAS, MSR,
           *_cell(C + "enas.json", C + "enas_c8e60r45.json", MSR, f"{ENAS} / {JOINTS}")),
     Lever(BENCH, "8 copies, 60 epochs, rotation ±45° (all three)", RAND, MSR,
