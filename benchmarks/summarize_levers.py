@@ -116,10 +116,9 @@ LEVERS: tuple[Lever, ...] = (
     Lever(ABL, "speed x0.8-1.25 and 1 cm joint noise", DN, UT, *_abl(UA, "joints_all", "joints_all_speed_noise")),
     Lever(ABL, "48x48 images instead of 32x32", DN, MSR, *_abl(MA, "joints_all", "joints_all_size48")),
     Lever(ABL, "48x48 images instead of 32x32", DN, UT, *_abl(UA, "joints_all", "joints_all_size48")),
-    Lever(ABL, "joints smoothed along time, Gaussian sigma 1 frame", DN, MSR, *_abl(MA, "joints_all", "joints_all_smooth1")),
-    Lever(ABL, "joints smoothed along time, Gaussian sigma 1 frame", DN, UT, *_abl(UA, "joints_all", "joints_all_smooth1")),
-    Lever(ABL, "joints smoothed along time, Gaussian sigma 2 frames", DN, MSR, *_abl(MA, "joints_all", "joints_all_smooth2")),
-    Lever(ABL, "joints smoothed along time, Gaussian sigma 2 frames", DN, UT, *_abl(UA, "joints_all", "joints_all_smooth2")),
+    *(Lever(ABL, f"joints smoothed along time, Gaussian sigma {sigma}", DN, proto,
+            *_abl(abl, "joints_all", f"joints_all_smooth{sigma[0]}"))
+      for sigma in ("1 frame", "2 frames") for proto, abl in ((MSR, MA), (UT, UA))),
     Lever(ABL, "every bone at its clip-mean length", DN, UT, *_abl(UA, "joints_all", "joints_all_rigid")),
     Lever(ABL, "left/right mirror with joint swap", DN, MSR, *_abl(MA, "native", "native_mirror")),
     Lever(ABL, "train on train+val for the fixed epochs", DN, MSR, *_abl(MA, "native", "native_trainval")),

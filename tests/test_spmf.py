@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -309,7 +311,7 @@ def test_denoising_options_change_the_joints_before_encoding():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(12, 2, 20, 3))  # two persons of msr20
     cfg = EncodingConfig(encoding="joints", joint_motion=True)
-    smooth = replace_cfg(cfg, smooth_sigma=1.5)
+    smooth = replace(cfg, smooth_sigma=1.5)
     expect = smooth_gaussian(x.reshape(12, 40, 3), 1.5)
     np.testing.assert_array_equal(encode_sequence(x, config=smooth), encode_sequence(expect, config=cfg))
     assert not np.array_equal(encode_sequence(x, config=smooth), encode_sequence(x, config=cfg))
@@ -317,20 +319,14 @@ def test_denoising_options_change_the_joints_before_encoding():
     rigid = denoise(x, rigid_bones=True, layout="msr20")
     for p in range(2):
         np.testing.assert_allclose(rigid[:, 20 * p:20 * (p + 1)], lay.with_clip_mean_bones(x[:, p]))
-    np.testing.assert_array_equal(encode_sequence(x, config=replace_cfg(cfg, rigid_bones=True), layout="msr20"),
+    np.testing.assert_array_equal(encode_sequence(x, config=replace(cfg, rigid_bones=True), layout="msr20"),
                                   encode_sequence(rigid, config=cfg, layout="msr20"))
     both = denoise(x, smooth_sigma=1.5, rigid_bones=True, layout="msr20")  # smoothed first, so bones end rigid
     lengths = lay.bone_lengths(both[:, :20])
     np.testing.assert_allclose(lengths, np.broadcast_to(lengths[0], lengths.shape), rtol=1e-9)
     with pytest.raises(PosenasError, match="rigid_bones.*layout"):
-        encode_sequence(x, config=replace_cfg(cfg, rigid_bones=True))
+        encode_sequence(x, config=replace(cfg, rigid_bones=True))
     with pytest.raises(ConfigError, match="smooth_sigma"):
         EncodingConfig(smooth_sigma=-1.0)
     with pytest.raises(ConfigError, match="smooth_sigma"):
         EncodingConfig(smooth_sigma=float("nan"))
-
-
-def replace_cfg(cfg: EncodingConfig, **changes) -> EncodingConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
