@@ -346,20 +346,27 @@ def image_config(encoding: str, args):
     return EncodingConfig(encoding=encoding, size=args.size, **joint, **_denoise_options(args))
 
 
-def _denoise_options(args) -> dict:
-    """The denoising options given (non-default ones only, so that the rows of earlier runs keep their names)."""
-    from posenas.platform.encoding.spmf import DENOISE_FIELDS, EncodingConfig
+def _non_default(args, fields) -> dict:
+    """The EncodingConfig `fields` whose option differs from the field's default (only those, so that the rows of
+    earlier runs keep their names and settings)."""
+    from posenas.platform.encoding.spmf import EncodingConfig
 
-    default = EncodingConfig()
-    return {k: getattr(args, k) for k in DENOISE_FIELDS if getattr(args, k, getattr(default, k)) != getattr(default, k)}
+    default = EncodingConfig(encoding="joints")
+    return {k: getattr(args, k) for k in fields if getattr(args, k, getattr(default, k)) != getattr(default, k)}
+
+
+def _denoise_options(args) -> dict:
+    """The denoising options that differ from EncodingConfig's defaults."""
+    from posenas.platform.encoding.spmf import DENOISE_FIELDS
+
+    return _non_default(args, DENOISE_FIELDS)
 
 
 def _joint_options(args) -> dict:
-    """The joint-image options given (non-default ones only, so that the rows of earlier runs keep their names)."""
-    from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS, EncodingConfig
+    """The joint-image options that differ from EncodingConfig's defaults."""
+    from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS
 
-    default = EncodingConfig(encoding="joints")
-    return {k: getattr(args, k) for k in JOINT_IMAGE_FIELDS if getattr(args, k, getattr(default, k)) != getattr(default, k)}
+    return _non_default(args, JOINT_IMAGE_FIELDS)
 
 
 def image_name(enc) -> str:
@@ -405,7 +412,9 @@ def main(argv=None) -> int:
     encodings = [e for e in args.encodings.split(",") if e]
     joint_rows_asked = (not args.no_baselines and "joints" in encodings) or (
         not args.no_search and args.search_encoding == "joints")
-    given = [k for k in ("joint_scale", "joint_rows", "joint_motion") if getattr(args, k) != ap.get_default(k)]
+    from posenas.platform.encoding.spmf import JOINT_IMAGE_FIELDS
+
+    given = [k for k in JOINT_IMAGE_FIELDS if getattr(args, k) != ap.get_default(k)]
     if given and not joint_rows_asked:  # before any data loads: they would change nothing
         ap.error("--joint-scale/--joint-rows/--joint-motion: no joint-image row runs (give --encodings joints or "
                  "--search-encoding joints)")
