@@ -78,28 +78,34 @@ def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool
     return out
 
 
-def _train_seeds(make_model, train, val, test, args, tc) -> dict:
-    """Train one fresh model per seed with the shared ClassifierTrainConfig; mean test/val accuracy and the per-seed list."""
+def _train_seeds(make_model, train, val, test, args, tc, done=(), on_seed=None) -> dict:
+    """Train one fresh model per seed with the shared ClassifierTrainConfig; mean test/val accuracy and the per-seed list.
+
+    `done` holds the seeds an interrupted run finished (its "partial_runs"), which are kept, not trained again (each seed
+    is seeded on its own, so the row is the same); `on_seed` gets the finished seeds after each, to save them.
+    """
     from posenas.platform.classification.train import evaluate_classifier, seed_everything, train_classifier
 
-    accs, vals, secs = [], [], 0.0
-    for seed in range(args.seeds):
+    runs = list(done)[:args.seeds]
+    for seed in range(len(runs), args.seeds):
         seed_everything(seed)
         model = make_model()
         res = train_classifier(model, train, val, replace(tc, seed=seed), progress=False)
-        accs.append(evaluate_classifier(model, test)["accuracy"])
-        vals.append(res.best_val_acc)  # None when trained on train+val
-        secs += res.seconds
-        _log(f"    seed {seed}: test {accs[-1]:.3f} val {vals[-1]} ({res.seconds:.0f} s)")
+        runs.append({"seed": seed, "test_acc": evaluate_classifier(model, test)["accuracy"],
+                     "val_acc": res.best_val_acc, "seconds": res.seconds})  # val None when trained on train+val
+        _log(f"    seed {seed}: test {runs[-1]['test_acc']:.3f} val {runs[-1]['val_acc']} ({res.seconds:.0f} s)")
+        if on_seed is not None:
+            on_seed(list(runs))
+    accs, vals = [r["test_acc"] for r in runs], [r["val_acc"] for r in runs]
     held_out = [v for v in vals if v is not None]
     return {"test_acc": float(np.mean(accs)), "test_std": float(np.std(accs)),
             "val_acc": float(np.mean(held_out)) if held_out else None,
-            "val_std": float(np.std(held_out)) if held_out else None, "seconds": secs,
+            "val_std": float(np.std(held_out)) if held_out else None, "seconds": sum(r["seconds"] for r in runs),
             "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
             "per_seed": accs, "per_seed_val": vals}
 
 
-def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
+def run_image_model(dataset, protocol, enc, args, tc, cache_dir, done=(), on_seed=None):
     from posenas.platform.encoding.action_data import protocol_split
     from posenas.platform.classification.densenet import DenseNet, DenseNetConfig
 
@@ -107,10 +113,10 @@ def run_image_model(dataset, protocol, enc, args, tc, cache_dir):
                                       seed=args.data_seed, cache_dir=cache_dir, space=args.space,
                                       augment_config=_augment_config(args))
     return _train_seeds(lambda: DenseNet(DenseNetConfig(num_classes=train.num_classes, **DENSENET)),
-                        train, val, test, args, tc)
+                        train, val, test, args, tc, done, on_seed)
 
 
-def run_sequence_model(family: str, dataset, protocol, args, tc):
+def run_sequence_model(family: str, dataset, protocol, args, tc, done=(), on_seed=None):
     """A non-image baseline on the joint coordinates: "tcn" or "stgcn" (same fixed-length sequences)."""
     from posenas.platform.classification.checkpoint import CLASSIFIER_FAMILIES
     from posenas.platform.encoding.action_data import protocol_split_sequences
@@ -126,7 +132,7 @@ def run_sequence_model(family: str, dataset, protocol, args, tc):
         layout = space_layout(args.space, dataset.layout)
         config = {"num_classes": train.num_classes, "layout": layout, "partition": "uniform",  # chosen on val
                   "persons": int(train.features.shape[2]) // (get_layout(layout).num_joints * 3)}
-    return _train_seeds(lambda: CLASSIFIER_FAMILIES.get(family)(config), train, val, test, args, tc)
+    return _train_seeds(lambda: CLASSIFIER_FAMILIES.get(family)(config), train, val, test, args, tc, done, on_seed)
 
 
 TV = " (train+val)"  # column suffix of the final trainings on train+val
@@ -239,7 +245,7 @@ def fmt_acc(r, key: str = "test") -> str:
         return "-"
     if "error" in r:
         return "failed"
-    if "partial_runs" in r:  # an interrupted searched row: the runs it has, marked as such
+    if "partial_runs" in r:  # an interrupted row: the seeds or searched runs it has, marked as such
         vals = [run[f"{key}_acc"] for run in r["partial_runs"] if run[f"{key}_acc"] is not None]  # train+val: no val
         return f"{100 * np.mean(vals):.1f} ± {100 * np.std(vals):.1f} ({len(vals)}, unfinished)" if vals else "-"
     mean = r.get(f"{key}_acc")
@@ -450,29 +456,43 @@ def main(argv=None) -> int:
             results = old["results"]
             _log(f"resumed {sum(len(r) for r in results.values())} rows from {args.json}")
 
-    def save() -> None:  # after every row, so an interrupted run loses at most the row it was in
+    def save() -> None:  # after every seed/run, so an interrupted run loses at most the seed or run it was in
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"results": results, "lifting": None, "command": _command(),
                                              "settings": _settings(args), "partial": True}, indent=1, default=str))
+
+    def unfinished(row: dict, key: str) -> list:
+        """The seeds/runs an interrupted run saved of this cell (empty if none)."""
+        return row.get(key, {}).get("partial_runs", [])
+
+    def keeper(row: dict, key: str):
+        """on_seed/on_run callback: finished seeds or runs survive an interrupted benchmark."""
+        def keep(runs):
+            row[key] = {"partial_runs": runs}
+            save()
+        return keep
+
+    def pending(row: dict, key: str) -> bool:
+        return key not in row or "partial_runs" in row[key]
 
     for label, ds, protocol, path, fmt in entries:
         row = results.setdefault(label, {})
         for enc_name in ([] if args.no_baselines else encodings):
             enc = image_config(enc_name, args)
             key = f"DenseNet / {image_name(enc)}{_fit_tag(args)}"
-            if key in row:
+            if not pending(row, key):
                 continue
             _log(f"{label}: {key}")
-            row[key] = run_image_model(ds, protocol, enc, args, tc, cache_dir)
+            row[key] = run_image_model(ds, protocol, enc, args, tc, cache_dir, unfinished(row, key), keeper(row, key))
             _log(f"  test {row[key]['test_acc']:.3f} val {row[key]['val_acc']} ({row[key]['seconds']:.0f} s)")
             save()
         for family, key, skip in (("tcn", "TCN / joints", args.no_tcn), ("stgcn", "ST-GCN / joints", args.no_stgcn)):
             key += _fit_tag(args)
-            if skip or args.no_baselines or key in row:
+            if skip or args.no_baselines or not pending(row, key):
                 continue
             _log(f"{label}: {key}")
-            row[key] = run_sequence_model(family, ds, protocol, args, tc)
+            row[key] = run_sequence_model(family, ds, protocol, args, tc, unfinished(row, key), keeper(row, key))
             _log(f"  test {row[key]['test_acc']:.3f}")
             save()
         if searched(fmt, protocol):
@@ -484,14 +504,9 @@ def main(argv=None) -> int:
                 if "error" not in prev and len(done) >= args.search_runs:
                     continue
                 _log(f"{label}: {key}")
-
-                def keep(runs, key=key):  # finished runs survive an interrupted benchmark
-                    row[key] = {"partial_runs": runs}
-                    save()
-
                 try:
                     row[key] = run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=done,
-                                              on_run=keep)
+                                              on_run=keeper(row, key))
                     _log(f"  test {row[key]['test_acc']:.3f} ({row[key]['seconds']:.0f} s)")
                 except Exception as e:  # report, don't hide: the row shows "failed" and the error is printed
                     row[key] = {"error": f"{type(e).__name__}: {e}"}

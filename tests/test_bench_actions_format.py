@@ -25,6 +25,32 @@ def test_unfinished_train_on_val_row_has_test_but_no_val(bench):
     assert bench.fmt_acc(held_out, "val") == "90.0 ± 0.0 (1, unfinished)"
 
 
+def test_interrupted_baseline_row_keeps_its_finished_seeds(bench, monkeypatch):
+    """--resume trains only the seeds an interrupted row lacks, and saves each new one as it finishes."""
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from posenas.platform.classification import train as train_mod
+    from posenas.platform.classification.train import ClassifierTrainConfig
+
+    trained = []
+
+    def fake_train(model, train, val, tc, progress=False):
+        trained.append(tc.seed)
+        return SimpleNamespace(best_val_acc=None, seconds=10.0)
+
+    monkeypatch.setattr(train_mod, "train_classifier", fake_train)
+    monkeypatch.setattr(train_mod, "evaluate_classifier", lambda model, test: {"accuracy": 0.5 + 0.1 * trained[-1]})
+    saved = []
+    done = [{"seed": 0, "test_acc": 0.9, "val_acc": None, "seconds": 7.0}]
+    r = bench._train_seeds(lambda: None, [0] * 4, None, [0] * 2, Namespace(seeds=3), ClassifierTrainConfig(),
+                           done=done, on_seed=saved.append)
+    assert trained == [1, 2]
+    assert [len(s) for s in saved] == [2, 3] and saved[0][1]["test_acc"] == pytest.approx(0.6)
+    assert r["per_seed"] == pytest.approx([0.9, 0.6, 0.7]) and r["seconds"] == 27.0
+    assert bench.fmt_acc({"partial_runs": saved[0]}) == "75.0 ± 15.0 (2, unfinished)"
+
+
 def test_lifting_section_reports_mean_and_std_over_seeds(bench):
     from argparse import Namespace
 
