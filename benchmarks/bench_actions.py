@@ -17,7 +17,7 @@ the lower validation loss). The lifting study always selects on validation. The 
 once per model; nothing is tuned on test.
 
     python benchmarks/bench_actions.py                # every row, 3 seeds / 3 search runs: several hours on 2 CPU cores
-    python benchmarks/bench_actions.py --json R.json --resume   # every finished seed and run is saved; rerun to continue
+    python benchmarks/bench_actions.py --json R.json --resume   # finished seeds and runs are saved; rerun to go on
     python benchmarks/bench_actions.py --quick        # smoke run (a minute or two)
     python benchmarks/bench_actions.py --no-search    # baselines and the lifting study only
     python benchmarks/bench_actions.py --select-on-val  # final trainings on train only, best-validation epoch kept
@@ -81,8 +81,8 @@ def load_benchmark_datasets(data: Path, protocols_msr: list[str], utkinect: bool
 def _train_seeds(make_model, train, val, test, args, tc, done=(), on_seed=None) -> dict:
     """Train one fresh model per seed with the shared ClassifierTrainConfig; mean test/val accuracy and the per-seed list.
 
-    `done` holds the seeds an interrupted run finished (its "partial_runs"), which are kept, not trained again (each seed
-    is seeded on its own, so the row is the same); `on_seed` gets the finished seeds after each, to save them.
+    `done` holds the seeds an interrupted run finished (its "partial_runs"): kept, not trained again (each seed is
+    seeded on its own, so the row is the same); `on_seed` gets the finished seeds after each, to save them.
     """
     from posenas.platform.classification.train import evaluate_classifier, seed_everything, train_classifier
 
@@ -283,7 +283,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--search-protocols", default="all",
                     help="entries that get the search rows: all, or a list of MSR protocols and/or utkinect")
     ap.add_argument("--methods", default="enas,random", help="searched rows: enas and/or random")
-    ap.add_argument("--resume", action="store_true", help="keep the rows, seeds and runs the --json file of an interrupted run holds")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the rows, seeds and runs the --json file of an interrupted run holds")
     ap.add_argument("--search-epochs", type=int, default=None, help="default: SearchConfig's (what `posenas search` runs)")
     ap.add_argument("--reward", default=None, choices=["val_acc", "val_likelihood"],
                     help="the ENAS controller's reward (SearchConfig.reward; default: its default); a non-default "
