@@ -204,8 +204,13 @@ def run_search_row(method, path, fmt, protocol, enc, args, tc, storage, runs=Non
             "per_seed_val": vals, "runs": runs, "genotype": runs[0]["genotype"]}
 
 
-def lifted_vs_kinect(data: Path, args, tc, cache_dir):
-    """MSR cross-subject from lifted 3D vs Kinect 3D (both h36m17, same sequences and frames)."""
+def lifted_vs_kinect(data: Path, args, tc, cache_dir, done: dict | None = None, on_seed=None):
+    """MSR cross-subject from lifted 3D vs Kinect 3D (both h36m17, same sequences and frames), DenseNet on the
+    benchmark's image (`--search-encoding`, the default of `posenas search`/`train`, which `posenas run` feeds).
+
+    `done` holds the rows (finished, or with the "partial_runs" of an interrupted run) that are kept, not trained
+    again; `on_seed(rows, info)` gets the rows after every seed, with info["partial"] set, to save them.
+    """
     from posenas.datasets.msr_action3d import ACTION_NAMES, load_msr_pairs, msr_protocols
     from posenas.datasets.sequence import SkeletonDataset, SkeletonSequence
     from posenas.platform.lifting.inference import load_lifter
@@ -228,15 +233,23 @@ def lifted_vs_kinect(data: Path, args, tc, cache_dir):
                       action_name=ACTION_NAMES[p.action])
         kin.append(SkeletonSequence(xyz[:, None], **common))
         lif.append(SkeletonSequence(lifted[:, None], **common))
-    lift_s = time.time() - t0
-    out = {}
+    enc = image_config(args.search_encoding, args)
+    info = {"sequences": len(kin), "lift_seconds": time.time() - t0, "faults": len(faults), "image": image_name(enc)}
+    out = dict(done or {})
     for name, seqs in (("Kinect 3D (RGB-D), h36m17", kin), ("lifted from Kinect 2D (RGB path), h36m17", lif)):
+        if name in out and "partial_runs" not in out[name]:
+            continue
+
+        def keep(runs, name=name):
+            out[name] = {"partial_runs": runs}
+            if on_seed is not None:
+                on_seed(dict(out), {**info, "partial": True})
+
         ds = SkeletonDataset(f"msr_pairs_{'lifted' if seqs is lif else 'kinect'}", root, "h36m17", seqs,
                              classes=list(ACTION_NAMES), protocols=msr_protocols(seqs))
-        from posenas.platform.encoding.spmf import EncodingConfig
-
-        out[name] = run_image_model(ds, "cross_subject", EncodingConfig(size=args.size), args, tc, cache_dir)
-    return out, {"sequences": len(kin), "lift_seconds": lift_s, "faults": len(faults)}
+        out[name] = run_image_model(ds, "cross_subject", enc, args, tc, cache_dir,
+                                    out.get(name, {}).get("partial_runs", []), keep)
+    return out, info
 
 
 def fmt_acc(r, key: str = "test") -> str:
@@ -451,16 +464,17 @@ def main(argv=None) -> int:
         return "all" in search_protocols or key in search_protocols
 
     results: dict[str, dict[str, dict]] = {}
+    lifting = None  # (rows, info) of the lifted-vs-Kinect study
     if args.resume and args.json and args.json.is_file():  # rows an interrupted run with these settings finished
         old = json.loads(args.json.read_text())
         if old.get("settings") == _settings(args):
-            results = old["results"]
+            results, lifting = old["results"], old.get("lifting")
             _log(f"resumed {sum(len(r) for r in results.values())} rows from {args.json}")
 
     def save() -> None:  # after every seed/run, so an interrupted run loses at most the seed or run it was in
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"results": results, "lifting": None, "command": _command(),
+            args.json.write_text(json.dumps({"results": results, "lifting": lifting, "command": _command(),
                                              "settings": _settings(args), "partial": True}, indent=1, default=str))
 
     def unfinished(row: dict, key: str) -> list:
@@ -513,16 +527,24 @@ def main(argv=None) -> int:
                     row[key] = {"error": f"{type(e).__name__}: {e}"}
                     _log(f"  FAILED: {row[key]['error']}")
                 save()
-    lifting = None
-    if not args.no_lifting and not args.quick:
+    if not args.no_lifting and not args.quick and (lifting is None or lifting[1].get("partial")
+                                                     or "error" in lifting[1]):
         _log("lifted vs Kinect 3D on MSR cross_subject")
+
+        def keep_lifting(rows, info):
+            nonlocal lifting
+            lifting = (rows, info)
+            save()
         try:
             # selected on val whatever --train-on-val says: the study compares inputs, and shows val accuracy
+            done = lifting[0] if lifting is not None and "error" not in lifting[1] else {}
             lifting = lifted_vs_kinect(args.data, argparse.Namespace(**{**vars(args), "train_on_val": False}), tc,
-                                       cache_dir)
+                                       cache_dir, done, keep_lifting)
         except Exception as e:
             lifting = ({}, {"error": f"{type(e).__name__}: {e}"})
             _log(f"  FAILED: {lifting[1]['error']}")
+    elif args.no_lifting or args.quick:
+        lifting = None  # not part of this run: a merged run's study is taken instead
     total = time.time() - started
     merged_from = []
     for prev in args.merge:
@@ -748,7 +770,8 @@ def render(results, lifting, args, tc, total, merged_from=()) -> str:
                          f"{per_run or '-'}): `{r['genotype']}`")
     if lifting is not None:
         res, info = lifting
-        lines += ["", "## RGB reaches RGB-D? (MSR Action3D cross_subject, DenseNet on Enhanced-SPMF)", ""]
+        image = info.get("image", "enhanced_spmf")  # runs before 2026-12-07 used Enhanced-SPMF
+        lines += ["", f"## RGB reaches RGB-D? (MSR Action3D cross_subject, DenseNet on {image} images)", ""]
         if "error" in info:
             lines.append(f"Failed: `{info['error']}`")
         else:

@@ -66,6 +66,55 @@ def test_lifting_section_reports_mean_and_std_over_seeds(bench):
     assert "Failed: `PosenasError: no lifter`" in failed
 
 
+def test_interrupted_lifting_study_keeps_its_finished_seeds(bench, monkeypatch, tmp_path):
+    """The lifted-vs-Kinect study saves every seed like the rows: --resume trains only what it lacks, and a
+    finished study is not run again."""
+    import json
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import posenas.datasets.msr_action3d as msr
+    import posenas.platform.lifting.inference as inference
+
+    rng = np.random.default_rng(0)
+    pairs = [SimpleNamespace(uv=rng.random((6, 20, 2)), valid=np.ones((6, 20), bool), xyz=rng.random((6, 20, 3)),
+                             seq_id=f"a{a:02d}_s{s:02d}_e01", subject=s, action=a) for s in (1, 2) for a in (0, 1)]
+    monkeypatch.setattr(msr, "load_msr_pairs", lambda root, subset: (pairs, []))
+    monkeypatch.setattr(inference, "load_lifter", lambda: SimpleNamespace(lift=lambda uv, conf, w, h: rng.random(
+        (len(uv), 17, 3))))
+    monkeypatch.setattr(bench, "load_benchmark_datasets", lambda *a: [])
+    calls = []
+
+    def fake_rows(ds, protocol, enc, args, tc, cache_dir, done=(), on_seed=None):
+        calls.append((ds.name, enc.encoding, list(done)))
+        runs = list(done)
+        for seed in range(len(runs), 2):
+            if ds.name.endswith("lifted") and seed == 1 and len(calls) == 2:
+                raise KeyboardInterrupt  # the process stopped mid-study (a session's end)
+            runs.append({"seed": seed, "test_acc": 0.5 + seed / 10, "val_acc": 0.6, "seconds": 1.0})
+            on_seed(list(runs))
+        return {"test_acc": 0.55, "test_std": 0.05, "val_acc": 0.6, "val_std": 0.0, "per_seed": [0.5, 0.6]}
+
+    monkeypatch.setattr(bench, "run_image_model", fake_rows)
+    out = ["--protocols", "", "--no-utkinect", "--no-search", "--no-baselines", "--seeds", "2", "--resume",
+           "--json", str(tmp_path / "r.json"), "--out", str(tmp_path / "r.md")]
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(out)
+    rows, info = json.loads((tmp_path / "r.json").read_text())["lifting"]
+    assert info["partial"] and "Kinect" in next(iter(rows)) and "per_seed" in next(iter(rows.values()))
+    assert [len(r["partial_runs"]) for r in list(rows.values())[1:]] == [1]
+    bench.main(out)  # resumed: the Kinect row is kept, the lifted row trains its second seed only
+    assert [(name.split("_")[-1], enc, len(done)) for name, enc, done in calls] == [
+        ("kinect", "joints", 0), ("lifted", "joints", 0), ("lifted", "joints", 1)]
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert "partial" not in saved and "partial" not in saved["lifting"][1]
+    assert all("per_seed" in r for r in saved["lifting"][0].values())
+    assert "DenseNet on joints+isotropic+tree+motion images" in (tmp_path / "r.md").read_text()
+    bench.main(out)  # finished: not run again
+    assert len(calls) == 3
+
+
 def test_final_training_on_train_val_is_the_default_as_in_posenas_train(bench):
     """The benchmark's default rows are what `posenas train` / `search_and_train` do by default."""
     import inspect
