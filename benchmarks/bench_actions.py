@@ -537,11 +537,11 @@ def main(argv=None) -> int:
             save()
         try:
             # selected on val whatever --train-on-val says: the study compares inputs, and shows val accuracy
-            done = lifting[0] if lifting is not None and "error" not in lifting[1] else {}
+            done = lifting[0] if lifting is not None else {}
             lifting = lifted_vs_kinect(args.data, argparse.Namespace(**{**vars(args), "train_on_val": False}), tc,
                                        cache_dir, done, keep_lifting)
-        except Exception as e:
-            lifting = ({}, {"error": f"{type(e).__name__}: {e}"})
+        except Exception as e:  # the seeds saved so far stay, for --resume
+            lifting = (lifting[0] if lifting is not None else {}, {"error": f"{type(e).__name__}: {e}"})
             _log(f"  FAILED: {lifting[1]['error']}")
     elif args.no_lifting or args.quick:
         lifting = None  # not part of this run: a merged run's study is taken instead

@@ -114,6 +114,19 @@ def test_interrupted_lifting_study_keeps_its_finished_seeds(bench, monkeypatch, 
     bench.main(out)  # finished: not run again
     assert len(calls) == 3
 
+    def failing(ds, *a, **k):  # a study that fails after its seeds were saved keeps them, and resumes from them
+        calls.append(ds.name)
+        raise RuntimeError("disk full")
+
+    saved["lifting"][0][next(iter(saved["lifting"][0]))] = {"partial_runs": [{"test_acc": 0.5, "val_acc": 0.6}]}
+    saved["lifting"][1]["partial"] = True
+    (tmp_path / "r.json").write_text(json.dumps(saved))
+    monkeypatch.setattr(bench, "run_image_model", failing)
+    bench.main(out)
+    rows, info = json.loads((tmp_path / "r.json").read_text())["lifting"]
+    assert info == {"error": "RuntimeError: disk full"} and len(rows) == 2
+    assert list(rows.values())[0]["partial_runs"][0]["test_acc"] == 0.5
+
 
 def test_final_training_on_train_val_is_the_default_as_in_posenas_train(bench):
     """The benchmark's default rows are what `posenas train` / `search_and_train` do by default."""
