@@ -527,8 +527,9 @@ def main(argv=None) -> int:
                     row[key] = {"error": f"{type(e).__name__}: {e}"}
                     _log(f"  FAILED: {row[key]['error']}")
                 save()
-    if not args.no_lifting and not args.quick and (lifting is None or lifting[1].get("partial")
-                                                     or "error" in lifting[1]):
+    if args.no_lifting or args.quick:
+        lifting = None  # not part of this run: a merged run's study is taken instead
+    elif lifting is None or lifting[1].get("partial") or "error" in lifting[1]:  # not yet run, or unfinished
         _log("lifted vs Kinect 3D on MSR cross_subject")
 
         def keep_lifting(rows, info):
@@ -543,8 +544,6 @@ def main(argv=None) -> int:
         except Exception as e:  # the seeds saved so far stay, for --resume
             lifting = (lifting[0] if lifting is not None else {}, {"error": f"{type(e).__name__}: {e}"})
             _log(f"  FAILED: {lifting[1]['error']}")
-    elif args.no_lifting or args.quick:
-        lifting = None  # not part of this run: a merged run's study is taken instead
     total = time.time() - started
     merged_from = []
     for prev in args.merge:
